@@ -1,0 +1,1 @@
+"""tf.data builders and dataset loaders."""

@@ -1,0 +1,1 @@
+"""Graph data containers, loaders, batching and graph layers."""
