@@ -1,1 +1,28 @@
 """Keras 3 layers written with ``keras.ops`` only (TensorFlow, JAX and PyTorch backends)."""
+
+from kerasml.layers.attention import (
+    AdditiveAttention,
+    AttentionPooling,
+    MultiHeadAttention,
+    ScaledDotProductAttention,
+    causal_mask,
+    masked_softmax,
+)
+from kerasml.layers.mlp import GMLPBlock, SpatialGatingUnit
+from kerasml.layers.position import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from kerasml.layers.sequence import LastStepHead, SequenceHead
+
+__all__ = [
+    "AdditiveAttention",
+    "AttentionPooling",
+    "GMLPBlock",
+    "LastStepHead",
+    "LearnedPositionalEmbedding",
+    "MultiHeadAttention",
+    "ScaledDotProductAttention",
+    "SequenceHead",
+    "SinusoidalPositionalEncoding",
+    "SpatialGatingUnit",
+    "causal_mask",
+    "masked_softmax",
+]
