@@ -80,8 +80,14 @@ def test_scaled_dot_product_matches_numpy_with_masks_and_causal():
     explicit = RNG.random((3, 5, 7)) > 0.2
     causal = np.tril(np.ones((5, 7), bool))
     out, weights = ScaledDotProductAttention()(
-        q, v, key=k, query_mask=query_mask, value_mask=value_mask, attention_mask=explicit,
-        use_causal_mask=True, return_attention_scores=True,
+        q,
+        v,
+        key=k,
+        query_mask=query_mask,
+        value_mask=value_mask,
+        attention_mask=explicit,
+        use_causal_mask=True,
+        return_attention_scores=True,
     )
     mask = query_mask[:, :, None] & value_mask[:, None, :] & explicit & causal
     ref_out, ref_weights = np_attention(q, k, v, mask)
@@ -112,7 +118,10 @@ def test_additive_attention_matches_bahdanau_formula():
     layer(q, v, key=k)
     layer.bias.assign(rand(9))
     out, weights = layer(q, v, key=k, value_mask=value_mask, return_attention_scores=True)
-    w_q, w_k, w_v = (keras.ops.convert_to_numpy(w) for w in (layer.query_kernel, layer.key_kernel, layer.score_kernel))
+    w_q, w_k, w_v = (
+        keras.ops.convert_to_numpy(w)
+        for w in (layer.query_kernel, layer.key_kernel, layer.score_kernel)
+    )
     b = keras.ops.convert_to_numpy(layer.bias)
     hidden = np.tanh((q @ w_q)[:, :, None, :] + (k @ w_k)[:, None, :, :] + b)  # [b, t, s, u]
     ref_weights = np_masked_softmax((hidden @ w_v)[..., 0], value_mask[:, None, :])
@@ -132,14 +141,18 @@ def copy_of_keras_mha(keras_layer, query, value, **kwargs):
 
 def test_multi_head_attention_matches_keras_with_copied_weights():
     query, value = rand(2, 5, 12), rand(2, 7, 10)
-    reference = keras.layers.MultiHeadAttention(num_heads=3, key_dim=4, value_dim=6, output_shape=(9,))
+    reference = keras.layers.MultiHeadAttention(
+        num_heads=3, key_dim=4, value_dim=6, output_shape=(9,)
+    )
     reference(query, value)
     ours = copy_of_keras_mha(reference, query, value, output_dim=9)
     np.testing.assert_allclose(ours(query, value), reference(query, value), atol=1e-5)
 
     value_mask = np_keep_mask([7, 3], 7)
     out, scores = ours(query, value, value_mask=value_mask, return_attention_scores=True)
-    ref_out, ref_scores = reference(query, value, value_mask=value_mask, return_attention_scores=True)
+    ref_out, ref_scores = reference(
+        query, value, value_mask=value_mask, return_attention_scores=True
+    )
     np.testing.assert_allclose(out, ref_out, atol=1e-5)
     np.testing.assert_allclose(scores, ref_scores, atol=1e-6)
 
@@ -179,7 +192,9 @@ def test_attention_pooling_matches_numpy():
 def test_attention_pooling_starts_as_masked_mean():
     x, mask = rand(2, 4, 3), np_keep_mask([4, 3], 4)
     pooled = AttentionPooling()(x, mask=mask)
-    np.testing.assert_allclose(pooled, (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(
+        pooled, (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True), atol=1e-6
+    )
 
 
 def attention_calls():
@@ -188,10 +203,14 @@ def attention_calls():
     mask = np.array([[True, True, True, False], [False] * 4])
     return {
         "scaled_dot": lambda: ScaledDotProductAttention()(
-            x, x, query_mask=mask, value_mask=mask, return_attention_scores=True),
-        "additive": lambda: AdditiveAttention(6)(x, x, value_mask=mask, return_attention_scores=True),
+            x, x, query_mask=mask, value_mask=mask, return_attention_scores=True
+        ),
+        "additive": lambda: AdditiveAttention(6)(
+            x, x, value_mask=mask, return_attention_scores=True
+        ),
         "multi_head": lambda: MultiHeadAttention(2, 4)(
-            x, x, value_mask=mask, use_causal_mask=True, return_attention_scores=True),
+            x, x, value_mask=mask, use_causal_mask=True, return_attention_scores=True
+        ),
         "pooling": lambda: AttentionPooling()(x, mask=mask, return_attention_scores=True),
     }
 

@@ -28,7 +28,9 @@ def np_sgu(z, w, b, mask=None):
 
 
 def randomise(layer):
-    layer.set_weights([RNG.standard_normal(w.shape).astype("float32") * 0.3 for w in layer.get_weights()])
+    layer.set_weights(
+        [RNG.standard_normal(w.shape).astype("float32") * 0.3 for w in layer.get_weights()]
+    )
 
 
 def test_docstring_examples_run():
@@ -65,7 +67,9 @@ def test_padding_and_future_tokens_do_not_leak():
     layer = SpatialGatingUnit()
     layer(z)
     layer.spatial_kernel.assign(RNG.standard_normal((6, 6)).astype("float32"))
-    np.testing.assert_allclose(layer(z, mask=mask)[:, :4], layer(changed, mask=mask)[:, :4], atol=1e-5)
+    np.testing.assert_allclose(
+        layer(z, mask=mask)[:, :4], layer(changed, mask=mask)[:, :4], atol=1e-5
+    )
     causal = SpatialGatingUnit(causal=True)
     causal(z)
     causal.spatial_kernel.assign(RNG.standard_normal((6, 6)).astype("float32"))
@@ -87,7 +91,9 @@ def test_gmlp_block_matches_formula():
     hidden = (np_layer_norm(x) * gamma + beta) @ w1 + b1
     hidden = 0.5 * hidden * (1 + erf(hidden / np.sqrt(2)))  # exact GELU
     z1, z2 = np.split(hidden, 2, axis=-1)
-    gated = z1 * (np.einsum("ts,bsc->btc", w, np_layer_norm(z2) * sgu_gamma + sgu_beta) + b[:, None])
+    gated = z1 * (
+        np.einsum("ts,bsc->btc", w, np_layer_norm(z2) * sgu_gamma + sgu_beta) + b[:, None]
+    )
     np.testing.assert_allclose(block(x), x + gated @ w2 + b2, atol=1e-4)
 
 
@@ -107,7 +113,9 @@ def test_save_load_and_saved_model_export(tmp_path):
     x = SpatialGatingUnit()(x)
     model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
     randomise(model)
-    assert_save_load_export(model, RNG.standard_normal((2, 6, 4)).astype("float32"), tmp_path, atol=1e-4)
+    assert_save_load_export(
+        model, RNG.standard_normal((2, 6, 4)).astype("float32"), tmp_path, atol=1e-4
+    )
 
 
 def test_bad_input_raises_value_errors_that_say_what_to_change():

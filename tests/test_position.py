@@ -25,12 +25,16 @@ def test_sinusoidal_adds_keras_hub_sine_encoding(width):
     got = SinusoidalPositionalEncoding()(x)
     np.testing.assert_allclose(got, x + keras.ops.convert_to_numpy(hub(x)), atol=1e-5)
     shifted = SinusoidalPositionalEncoding()(x, start_index=30)
-    np.testing.assert_allclose(shifted, x + keras.ops.convert_to_numpy(hub(x, start_index=30)), atol=1e-5)
+    np.testing.assert_allclose(
+        shifted, x + keras.ops.convert_to_numpy(hub(x, start_index=30)), atol=1e-5
+    )
 
 
 def test_sinusoidal_matches_paper_formula():
     length, width = 20, 8
-    got = keras.ops.convert_to_numpy(SinusoidalPositionalEncoding()(np.zeros((1, length, width), "float32")))[0]
+    got = keras.ops.convert_to_numpy(
+        SinusoidalPositionalEncoding()(np.zeros((1, length, width), "float32"))
+    )[0]
     pos, i = np.arange(length)[:, None], np.arange(width // 2)[None, :]
     angles = pos / 10000 ** (2 * i / width)
     np.testing.assert_allclose(got[:, 0::2], np.sin(angles), atol=1e-5)
@@ -45,7 +49,9 @@ def test_sinusoidal_in_mixed_float16_keeps_dtype_and_values():
         keras.config.set_dtype_policy("float32")
     assert keras.backend.standardize_dtype(got.dtype) == "float16"
     reference = keras_hub.layers.SinePositionEncoding()(np.zeros((1, 64, 8), "float32"))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(got).astype("float32"), reference, atol=2e-3)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(got).astype("float32"), reference, atol=2e-3
+    )
 
 
 def test_dropout_only_in_training():

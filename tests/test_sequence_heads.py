@@ -62,12 +62,14 @@ def np_last_valid(x, mask):
 
 def test_last_step_head_takes_last_valid_step_for_any_padding():
     x = RNG.standard_normal((4, 5, 3)).astype("float32")
-    mask = np.array([
-        [True, True, True, False, False],  # right padding
-        [False, False, True, True, True],  # left padding
-        [True, False, True, False, False],  # holes
-        [False] * 5,  # empty: zeros
-    ])
+    mask = np.array(
+        [
+            [True, True, True, False, False],  # right padding
+            [False, False, True, True, True],  # left padding
+            [True, False, True, False, False],  # holes
+            [False] * 5,  # empty: zeros
+        ]
+    )
     np.testing.assert_allclose(LastStepHead()(x, mask=mask), np_last_valid(x, mask))
     np.testing.assert_allclose(LastStepHead()(x), x[:, -1])
 

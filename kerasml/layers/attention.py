@@ -57,7 +57,7 @@ def masked_softmax(scores, mask=None, axis=-1):
     scores = ops.cast(scores, work)
     if mask is None:
         return ops.cast(ops.softmax(scores, axis=axis), dtype)
-    check_mask(ops.convert_to_tensor(mask), "mask", [None] * len(mask.shape))
+    mask = check_mask(ops.convert_to_tensor(mask), "mask", [None] * len(mask.shape))
     weights = ops.softmax(ops.where(mask, scores, _MASKED_SCORE), axis=axis)
     # Rows with a kept entry already have exact zeros where masked (exp underflows);
     # this only changes fully masked rows, from uniform to zero.
@@ -68,6 +68,14 @@ def _fresh(initializer):
     """A new copy per weight, as keras does: one seeded initializer reused for
     several weights would give them identical values."""
     return initializer.__class__.from_config(initializer.get_config())
+
+
+_LAYOUTS = {3: "[batch, time, features]", 4: "[batch, time, heads, head_dim]"}
+
+
+def _differ(a, b):
+    """Two static dimensions that are both known and unequal."""
+    return a is not None and b is not None and a != b
 
 
 def causal_mask(query_length, key_length):
@@ -120,14 +128,13 @@ class _MaskedAttention(keras.layers.Layer):
     def _check_inputs(self, query, key, value):
         for name, x in (("query", query), ("key", key), ("value", value)):
             if len(x.shape) not in self._ranks or len(x.shape) != len(query.shape):
-                ranks = " or ".join(f"{r}-D" for r in self._ranks)
+                layouts = " or ".join(_LAYOUTS[rank] for rank in self._ranks)
                 raise ValueError(
-                    f"{type(self).__name__} needs {ranks} query, key and value of equal rank "
-                    f"([batch, time, features] or [batch, time, heads, head_dim]); got "
+                    f"{type(self).__name__} needs query, key and value as {layouts}; got "
                     f"`{name}` with shape {tuple(x.shape)} and query {tuple(query.shape)}."
                 )
             check_not_empty(x, name)
-        if key.shape[1] is not None and value.shape[1] is not None and key.shape[1] != value.shape[1]:
+        if _differ(key.shape[1], value.shape[1]):
             raise ValueError(
                 f"`key` has {key.shape[1]} steps but `value` has {value.shape[1]}: "
                 "each key scores the value at the same step, so give them equal lengths."
@@ -150,7 +157,9 @@ class _MaskedAttention(keras.layers.Layer):
             masks = [ops.expand_dims(m, 1) for m in masks]  # broadcast over heads
         if attention_mask is not None:
             if multi_head and len(attention_mask.shape) == 4:
-                check_mask(attention_mask, "attention_mask", (batch, query.shape[2], q_len, k_len), True)
+                check_mask(
+                    attention_mask, "attention_mask", (batch, query.shape[2], q_len, k_len), True
+                )
             else:
                 check_mask(attention_mask, "attention_mask", (batch, q_len, k_len), True)
                 if multi_head:
@@ -218,7 +227,7 @@ class ScaledDotProductAttention(_MaskedAttention):
 
     def _check_inputs(self, query, key, value):
         super()._check_inputs(query, key, value)
-        if query.shape[-1] is not None and key.shape[-1] is not None and query.shape[-1] != key.shape[-1]:
+        if _differ(query.shape[-1], key.shape[-1]):
             raise ValueError(
                 f"`query` has width {query.shape[-1]} but `key` has width {key.shape[-1]}; "
                 "dot-product scores need equal widths. Project them to a common width "
@@ -296,8 +305,12 @@ class AdditiveAttention(_MaskedAttention):
     def build(self, query_shape, value_shape, key_shape=None):
         key_shape = value_shape if key_shape is None else key_shape
         init = self.kernel_initializer
-        self.query_kernel = self.add_weight((query_shape[-1], self.units), _fresh(init), name="query_kernel")
-        self.key_kernel = self.add_weight((key_shape[-1], self.units), _fresh(init), name="key_kernel")
+        self.query_kernel = self.add_weight(
+            (query_shape[-1], self.units), _fresh(init), name="query_kernel"
+        )
+        self.key_kernel = self.add_weight(
+            (key_shape[-1], self.units), _fresh(init), name="key_kernel"
+        )
         self.bias = (
             self.add_weight((self.units,), self.bias_initializer, name="bias")
             if self.use_bias
@@ -412,23 +425,33 @@ class MultiHeadAttention(keras.layers.Layer):
                 )
         heads, out = self.num_heads, self.output_dim or query_shape[-1]
         # Creation order = keras.layers.MultiHeadAttention's weight order.
-        self.query_kernel, self.query_bias = self._projection("query", query_shape[-1], self.key_dim)
+        self.query_kernel, self.query_bias = self._projection(
+            "query", query_shape[-1], self.key_dim
+        )
         self.key_kernel, self.key_bias = self._projection("key", key_shape[-1], self.key_dim)
-        self.value_kernel, self.value_bias = self._projection("value", value_shape[-1], self.value_dim)
+        self.value_kernel, self.value_bias = self._projection(
+            "value", value_shape[-1], self.value_dim
+        )
         self.output_kernel = self.add_weight(
             (heads, self.value_dim, out), _fresh(self.kernel_initializer), name="output_kernel"
         )
         self.output_bias = (
-            self.add_weight((out,), _fresh(self.bias_initializer), name="output_bias") if self.use_bias else None
+            self.add_weight((out,), _fresh(self.bias_initializer), name="output_bias")
+            if self.use_bias
+            else None
         )
         self.built = True
 
     def _projection(self, name, features, width):
         kernel = self.add_weight(
-            (features, self.num_heads, width), _fresh(self.kernel_initializer), name=f"{name}_kernel"
+            (features, self.num_heads, width),
+            _fresh(self.kernel_initializer),
+            name=f"{name}_kernel",
         )
         bias = (
-            self.add_weight((self.num_heads, width), _fresh(self.bias_initializer), name=f"{name}_bias")
+            self.add_weight(
+                (self.num_heads, width), _fresh(self.bias_initializer), name=f"{name}_bias"
+            )
             if self.use_bias
             else None
         )

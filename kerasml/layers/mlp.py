@@ -131,10 +131,21 @@ class GMLPBlock(keras.layers.Layer):
         (2, 16, 32)
     """
 
-    def __init__(self, ffn_units, activation="gelu", causal=False, dropout=0.0, epsilon=1e-6, seed=None, **kwargs):
+    def __init__(
+        self,
+        ffn_units,
+        activation="gelu",
+        causal=False,
+        dropout=0.0,
+        epsilon=1e-6,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if ffn_units % 2:
-            raise ValueError(f"ffn_units must be even (the gating unit halves it); got {ffn_units}.")
+            raise ValueError(
+                f"ffn_units must be even (the gating unit halves it); got {ffn_units}."
+            )
         self.ffn_units = ffn_units
         self.activation = keras.activations.get(activation)
         self.causal = causal

@@ -69,7 +69,8 @@ class SinusoidalPositionalEncoding(keras.layers.Layer):
         positions = ops.cast(ops.arange(length) + start_index, "float32")
         channels = ops.arange(width)
         inv_timescales = ops.power(
-            1.0 / self.max_wavelength, ops.cast(2 * (channels // 2), "float32") / ops.cast(width, "float32")
+            1.0 / self.max_wavelength,
+            ops.cast(2 * (channels // 2), "float32") / ops.cast(width, "float32"),
         )
         angles = ops.expand_dims(positions, 1) * ops.expand_dims(inv_timescales, 0)
         encoding = ops.where(channels % 2 == 0, ops.sin(angles), ops.cos(angles))
@@ -139,7 +140,11 @@ class LearnedPositionalEmbedding(keras.layers.Layer):
         self.built = True
 
     def _check_length(self, length, start_index=0):
-        if isinstance(start_index, int) and length is not None and start_index + length > self.max_length:
+        if (
+            isinstance(start_index, int)
+            and length is not None
+            and start_index + length > self.max_length
+        ):
             raise ValueError(
                 f"Sequence positions {start_index}..{start_index + length - 1} exceed the "
                 f"learned table of max_length={self.max_length}. Build the layer with "

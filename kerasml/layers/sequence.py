@@ -83,9 +83,13 @@ class SequenceHead(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer, name="kernel")
+        self.kernel = self.add_weight(
+            (input_shape[-1], self.units), self.kernel_initializer, name="kernel"
+        )
         self.bias = (
-            self.add_weight((self.units,), self.bias_initializer, name="bias") if self.use_bias else None
+            self.add_weight((self.units,), self.bias_initializer, name="bias")
+            if self.use_bias
+            else None
         )
         self.built = True
 
