@@ -134,7 +134,8 @@ def load_planetoid(data_dir: str, name: str = "cora", normalize_features: bool =
         edge_index=pairs[::-1],  # sorted by target: friendlier memory access in gathers
         y=labels.argmax(1).astype(np.int32),
         train_mask=mask(np.arange(num_train)),
-        val_mask=mask(np.arange(num_train, num_train + 500)),
+        # The 500 nodes after the training nodes (fewer in sets smaller than Cora's).
+        val_mask=mask(np.arange(num_train, min(num_train + 500, allx.shape[0]))),
         test_mask=mask(test_sorted),
     )
 

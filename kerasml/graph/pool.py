@@ -264,7 +264,9 @@ class DiffPool(keras.layers.Layer):
         adj = ops.cast(adj, x.dtype)
         node_mask = _dense_mask(x, mask)  # [B, N, 1]
         propagated = ops.matmul(gops.dense_gcn_adjacency(adj, mask, dtype=x.dtype), x)
-        s = ops.softmax(ops.matmul(propagated, self.assign_kernel) + self.assign_bias, axis=-1)
+        logits = ops.matmul(propagated, self.assign_kernel) + self.assign_bias
+        # One cluster (the readout level of the paper): every node belongs to it.
+        s = ops.ones_like(logits) if self.clusters == 1 else ops.softmax(logits, axis=-1)
         s = s * node_mask
         z = x
         if self.units:

@@ -23,7 +23,7 @@ def stochastic_block_model(
     p_out: float = 0.005,
     feature_signal: float = 1.0,
     train_per_class: int = 20,
-    num_val: int = 60,
+    num_val: int | None = None,
     seed: int = 0,
 ) -> Graph:
     """A stochastic block model (Holland et al. 1983) with class-dependent features.
@@ -32,7 +32,9 @@ def stochastic_block_model(
     probability ``p_in`` inside a block and ``p_out`` across blocks. Features are
     a Gaussian around a random per-class mean scaled by ``feature_signal`` (0:
     features carry no information and only the graph tells the classes apart).
-    The split is Planetoid-style and reproducible from ``seed``.
+    The split is Planetoid-style and reproducible from ``seed``:
+    ``train_per_class`` training nodes per class, ``num_val`` validation nodes
+    (default: a third of the rest) and the remaining nodes for testing.
     """
     rng = np.random.default_rng(seed)
     y = np.arange(num_nodes) % num_classes
@@ -42,6 +44,8 @@ def stochastic_block_model(
     src, dst = np.nonzero(linked | linked.T)
     means = rng.normal(size=(num_classes, num_features)) * feature_signal
     x = means[y] + rng.normal(size=(num_nodes, num_features))
+    if num_val is None:
+        num_val = (num_nodes - train_per_class * num_classes) // 3
     train, val, test = split_masks(y, train_per_class, num_val, seed=seed)
     return Graph(
         x=x, edge_index=np.stack([src, dst]), y=y.astype(np.int32),
