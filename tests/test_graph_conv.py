@@ -249,3 +249,21 @@ def test_node_classifier_saves_loads_and_exports(tmp_path):
     model = keras.Model({"x": x, "edge_index": edge_index, "edge_type": types}, out)
     inputs = {"x": graph.x, "edge_index": graph.edge_index, "edge_type": edge_type}
     assert_save_load_export(model, inputs, tmp_path)
+
+
+@pytest.mark.parametrize("name", CONVS)
+def test_convolutions_under_mixed_float16_match_float32(name):
+    x, edge_index = random_graph()
+    edge_type = RNG.integers(0, 2, edge_index.shape[1]).astype("int32")
+    reference = CONVS[name]()
+    expected = call(reference, x, edge_index, edge_type)
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        layer = CONVS[name]()
+        call(layer, x, edge_index, edge_type)  # build
+        layer.set_weights(reference.get_weights())
+        out = layer(x, edge_index, edge_type) if name == "rgcn" else layer(x, edge_index)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert keras.backend.standardize_dtype(out.dtype) == "float16"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out).astype("float32"), expected, atol=2e-2, rtol=2e-2)

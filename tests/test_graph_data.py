@@ -2,6 +2,7 @@
 loaders (tiny files written here; the real ones in ../shared/data/graphs when
 present), the restricted unpickler, generators, batching and neighbour sampling."""
 
+import doctest
 import os
 import pickle
 from pathlib import Path
@@ -28,10 +29,19 @@ from kerasml.graph import (
     molecule_graphs,
     stochastic_block_model,
 )
+import kerasml.graph.batching
+import kerasml.graph.data
+import kerasml.graph.sampling
 from kerasml.graph.loaders import safe_unpickle
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "graphs"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/graphs absent")
+
+
+@pytest.mark.parametrize("module", [kerasml.graph.data, kerasml.graph.batching, kerasml.graph.sampling])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module, extraglobs={"np": np, "karate_club": karate_club})
+    assert result.attempted > 0 and result.failed == 0
 
 
 # --- Graph container -------------------------------------------------------------

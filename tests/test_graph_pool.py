@@ -307,3 +307,22 @@ def test_dense_diffpool_model_saves_loads_and_exports(tmp_path):
     out = keras.layers.Dense(2)(GlobalMeanPool()(h))
     model = keras.Model([x, adj, mask], out)
     assert_save_load_export(model, [batch["x"], batch["adj"], batch["mask"]], tmp_path)
+
+
+def test_pools_run_under_mixed_float16():
+    x, edge_index, graph_index = chain_graphs([5, 4])
+    dense_x, adj, mask = dense_inputs()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        outputs = [pool()(x, graph_index) for pool in READOUTS]
+        outputs.append(GlobalAttentionPool(4)(x, graph_index))
+        outputs += list(TopKPool(0.5)(x, edge_index, graph_index)[:1])
+        outputs += list(SAGPool(0.5)(x, edge_index, graph_index)[:1])
+        diffpool = DiffPool(2, units=4)
+        outputs += list(diffpool(dense_x, adj, mask=mask))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    for out in outputs:
+        assert keras.backend.standardize_dtype(out.dtype) == "float16"
+        assert np.all(np.isfinite(numpy(out).astype("float32")))
+    assert all(np.isfinite(float(numpy(v))) for v in diffpool.losses)

@@ -39,7 +39,7 @@ def disjoint_batch(graphs: Sequence[Graph]) -> dict[str, np.ndarray]:
 
     Example:
         >>> batch = disjoint_batch([karate_club(), karate_club()])
-        >>> batch["x"].shape, batch["edge_index"].shape, batch["graph_index"][-1]
+        >>> batch["x"].shape, batch["edge_index"].shape, batch["graph_index"].tolist()[-1]
         ((68, 34), (2, 312), 1)
     """
     if not graphs:

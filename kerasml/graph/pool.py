@@ -276,10 +276,12 @@ class DiffPool(keras.layers.Layer):
         x_pooled = ops.matmul(s_t, z)
         adj_pooled = ops.matmul(ops.matmul(s_t, adj), s)
 
-        residual = adj - ops.matmul(s, s_t)
+        # Losses in float32 whatever the compute dtype (sums of squares overflow float16).
+        s32, adj32, mask32 = (ops.cast(t, "float32") for t in (s, adj, node_mask))
+        residual = adj32 - ops.matmul(s32, ops.transpose(s32, (0, 2, 1)))
         link_loss = ops.mean(ops.sqrt(ops.sum(ops.square(residual), axis=(1, 2))))
-        entropy = -ops.sum(s * ops.log(s + keras.config.epsilon()), axis=-1)  # [B, N]
-        entropy_loss = ops.sum(entropy) / ops.maximum(ops.sum(node_mask), 1.0)
+        entropy = -ops.sum(s32 * ops.log(s32 + 1e-12), axis=-1)  # [B, N]
+        entropy_loss = ops.sum(entropy) / ops.maximum(ops.sum(mask32), 1.0)
         self.add_loss(self.link_loss_weight * link_loss)
         self.add_loss(self.entropy_loss_weight * entropy_loss)
         if self.return_assignment:
