@@ -22,6 +22,7 @@ from kerasml.graph import (
     GraphUnpool,
     SAGPool,
     TopKPool,
+    TwoHopAugment,
     dense_batch,
     disjoint_batch,
     molecule_graphs,
@@ -262,6 +263,21 @@ def test_unpool_restores_positions_with_zeros():
     np.testing.assert_array_equal(restored, expected)
 
 
+def test_two_hop_augment_matches_dense_square_of_a_plus_i():
+    n = 9
+    edge_index = np.array([(a, b) for a in range(n) for b in range(n) if a != b and RNG.random() < 0.2]).T
+    weight = RNG.uniform(0.5, 2.0, edge_index.shape[1]).astype("float32")
+    out_edges, out_weight = (numpy(t) for t in TwoHopAugment()(X[:1].repeat(n, 0), edge_index, weight))
+    a = np.eye(n)
+    np.add.at(a, (edge_index[1], edge_index[0]), weight)  # a[target, source]
+    expected = a @ a
+    np.fill_diagonal(expected, 0)
+    got = np.zeros((n, n))
+    got[out_edges[1], out_edges[0]] = out_weight
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert len(set(map(tuple, out_edges.T.tolist()))) == out_edges.shape[1] == np.count_nonzero(expected)
+
+
 def test_bad_inputs_raise_clear_value_errors():
     x, edge_index, graph_index = chain_graphs([3, 3])
     with pytest.raises(ValueError, match="graph_index must have shape"):
@@ -284,8 +300,9 @@ def test_graph_classifier_with_hierarchical_pools_saves_loads_and_exports(tmp_pa
     edge_index = keras.Input((None,), batch_size=2, dtype="int32", name="edge_index")
     graph_index = keras.Input((), dtype="int32", name="graph_index")
     h = GCNConv(8, activation="relu")(x, edge_index)
-    h1, e1, g1, index = TopKPool(0.5)(h, edge_index, graph_index)
-    h2, _, g2, _ = SAGPool(0.5)(GCNConv(8)(h1, e1), e1, g1)
+    e0, w0 = TwoHopAugment()(h, edge_index)
+    h1, e1, w1, g1, index = TopKPool(0.5)(h, e0, graph_index, edge_weight=w0)
+    h2, _, g2, _ = SAGPool(0.5)(GCNConv(8)(h1, e1, w1), e1, g1)
     skip = GraphUnpool()(h1, index, h)
     readouts = [
         GlobalSumPool()(skip, graph_index), GlobalMeanPool()(h2, g2),

@@ -23,6 +23,7 @@ from kerasml.graph.pool import (
     GraphUnpool,
     SAGPool,
     TopKPool,
+    TwoHopAugment,
 )
 from kerasml.graph.sampling import NeighborSampler
 from kerasml.graph.synthetic import molecule_graphs, stochastic_block_model
@@ -44,6 +45,7 @@ __all__ = [
     "RelationalGraphConv",
     "SAGPool",
     "TopKPool",
+    "TwoHopAugment",
     "dense_batch",
     "dense_signature",
     "disjoint_batch",

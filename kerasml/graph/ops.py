@@ -133,3 +133,52 @@ def num_segments_of(graph_index, num_graphs=None):
     if num_graphs is not None:
         return num_graphs
     return ops.cast(ops.max(graph_index, initial=-1), "int32") + 1
+
+
+def two_hop_edges(edge_index, num_nodes, edge_weight=None):
+    """Edges of ``(A + I)^2`` without its diagonal: the graph-power augmentation of
+    Graph U-Nets (Gao & Ji 2019, sec. 3.4), so that nodes two hops apart stay
+    connected after pooling drops the node between them.
+
+    Keras has no sparse-sparse product, so the square is a join on the middle
+    node: every edge a -> j is paired with every edge j -> c (self-loops
+    included), and repeated (a, c) pairs are summed. Work and memory grow with
+    sum_j (in_degree_j + 1) * (out_degree_j + 1).
+
+    Returns:
+        ``(edge_index, edge_weight)`` sorted by (source, target).
+    """
+    dtype = "float32" if edge_weight is None else edge_weight.dtype
+    edge_index, edge_weight = add_self_loops(
+        edge_index, num_nodes, ops.ones_like(edge_index[0], dtype=dtype)
+        if edge_weight is None else edge_weight,
+    )
+    source, target = edge_index[0], edge_index[1]
+    num_edges = ops.shape(source)[0]
+    # Outgoing edges grouped by source node: out_order[out_start[j] + r] is j's r-th.
+    out_order = ops.argsort(source)
+    out_degree = ops.segment_sum(ops.ones_like(source), source, num_segments=num_nodes)
+    out_start = ops.cumsum(out_degree) - out_degree
+    # Pair edge e = (a -> j) with each of j's outgoing edges.
+    repeats = gather(out_degree, target)
+    first = ops.repeat(ops.arange(num_edges, dtype=source.dtype), repeats)
+    offset = ops.arange(ops.shape(first)[0], dtype=source.dtype) - ops.repeat(
+        ops.cumsum(repeats) - repeats, repeats
+    )
+    second = gather(out_order, gather(out_start, gather(target, first)) + offset)
+    new_source = ops.cast(gather(source, first), "int64")
+    new_target = ops.cast(gather(target, second), "int64")
+    weight = gather(edge_weight, first) * gather(edge_weight, second)
+    # Sum duplicates: sort by a unique (source, target) key, one segment per key.
+    key = new_source * ops.cast(num_nodes, "int64") + new_target
+    order = ops.argsort(key)
+    key, weight = gather(key, order), gather(weight, order)
+    is_new = ops.concatenate([ops.ones((1,), "bool"), key[1:] != key[:-1]], axis=0)
+    segment = ops.cumsum(ops.cast(is_new, "int32")) - 1
+    weight = ops.segment_sum(weight, segment, num_segments=ops.sum(ops.cast(is_new, "int32")))
+    key = gather(key, ops.nonzero(is_new)[0])
+    new_source, new_target = key // ops.cast(num_nodes, "int64"), key % ops.cast(num_nodes, "int64")
+    off_diagonal = ops.nonzero(new_source != new_target)[0]
+    edge_index = ops.cast(ops.stack([gather(new_source, off_diagonal), gather(new_target, off_diagonal)]),
+                          edge_index.dtype)
+    return edge_index, gather(weight, off_diagonal)

@@ -1,5 +1,5 @@
 """Graph pooling in Keras 3 (``keras.ops`` only): global readouts and hierarchical
-pooling (DiffPool, gPool/TopK, SAGPool, gUnpool).
+pooling (DiffPool, gPool/TopK, SAGPool, gUnpool, Graph U-Net's two-hop augmentation).
 
 Global pools read out one vector per graph, either in disjoint mode (``x``
 [N, F] with ``graph_index`` [N]) or dense mode (``x`` [B, N, F] with an
@@ -469,6 +469,34 @@ class SAGPool(_TopKSelect):
         gops.check_disjoint(self.name, x, edge_index, graph_index)
         score = self.score_conv(x, edge_index, edge_weight)[:, 0]
         return self._select(score, x, edge_index, graph_index, edge_weight, num_graphs)
+
+
+@keras.saving.register_keras_serializable(package="kerasml")
+class TwoHopAugment(keras.layers.Layer):
+    """Graph connectivity augmentation, Gao & Ji 2019, "Graph U-Nets" (ICML),
+    sec. 3.4: replace the edges by those of ``(A + I)^2`` (self-loops removed)
+    before a gPool, so nodes two hops apart stay connected when the node
+    between them is dropped. Weights multiply along the two hops and add up
+    over the paths.
+
+    Call arguments:
+        x: node features [N, F] (only N is used).
+        edge_index: [2, E] int, row 0 = source, row 1 = target.
+        edge_weight: optional [E] weights (default 1).
+
+    Returns:
+        ``(edge_index, edge_weight)`` of the augmented graph.
+
+    Example:
+        >>> edge_index = np.array([[0, 1], [1, 2]], "int32")  # 0 -> 1 -> 2
+        >>> e2, w2 = TwoHopAugment()(np.zeros((3, 1), "float32"), edge_index)
+        >>> e2.numpy().tolist(), w2.numpy().tolist()
+        ([[0, 0, 1], [1, 2, 2]], [2.0, 1.0, 2.0])
+    """
+
+    def call(self, x, edge_index, edge_weight=None):
+        gops.check_disjoint(self.name, x, edge_index)
+        return gops.two_hop_edges(edge_index, ops.shape(x)[0], edge_weight)
 
 
 @keras.saving.register_keras_serializable(package="kerasml")
