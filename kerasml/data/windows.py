@@ -240,7 +240,8 @@ def window_dataset(series, spec: WindowSpec, batch_size: int = 32, shuffle: bool
             starts, seed=tf.stack([key, tf.constant(seed, tf.int64)])))
     else:
         orders = tf.data.Dataset.from_tensors(starts)
-    dataset = orders.flat_map(batches_of)
+    # flat_map hides the length; state it so Keras knows the steps per epoch.
+    dataset = orders.flat_map(batches_of).apply(tf.data.experimental.assert_cardinality(n_batches))
     dataset = dataset.map(gather_windows, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 

@@ -1,0 +1,65 @@
+"""Rewrite the README's results section from measured JSON, never by hand.
+
+Reads benchmarks/results/recipes/*.json (from `python -m benchmarks.run_recipes`)
+and benchmarks/results/windows.json (from `python benchmarks/windows.py`), and
+replaces the text between the README's `<!-- results:start -->` and
+`<!-- results:end -->` markers.
+
+Run:  python -m benchmarks.update_readme
+"""
+
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def fmt(value):
+    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
+
+
+def recipe_section(report):
+    metrics = report["metrics"]
+    keys = [k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    env = report["environment"]
+    lines = [f"#### `{report['recipe']}` — {report['dataset']}", "",
+             f"Default run, measured {report['measured'][:10]} on {env['machine']} (Keras {env['keras']}, "
+             f"TensorFlow {env['tensorflow']}), {report['timing']['total_seconds']:.0f} s in all.", "",
+             "| | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|",
+             "| **model** | " + " | ".join(f"**{fmt(metrics[k])}**" for k in keys) + " |"]
+    for name, values in report["baselines"].items():
+        lines.append(f"| {name} | " + " | ".join(fmt(values.get(k)) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def windows_section(report):
+    lines = ["#### Sliding windows — `python benchmarks/windows.py`", "",
+             f"{report['rows']:,} × {report['columns']} float32 rows, input width {report['input_width']}, "
+             f"batch {report['batch_size']}, one full pass.", "",
+             "| case | windows/s | peak memory (MB) |", "|---|---|---|"]
+    for name, row in report["results"].items():
+        lines.append(f"| {name} | {row['windows_per_second']:,.0f} | {row['peak_memory_mb_above_start']:.0f} |")
+    speedup = report["speedup"]
+    lines += ["", f"kerasml is **{speedup['unshuffled']:.0f}×** keras's "
+              f"`timeseries_dataset_from_array` unshuffled and **{speedup['shuffled']:.0f}×** shuffled "
+              "(goals: 20× and 10×), yielding the same windows."]
+    return "\n".join(lines)
+
+
+def main():
+    sections = []
+    for path in sorted((RESULTS / "recipes").glob("*.json")):
+        sections.append(recipe_section(json.loads(path.read_text())))
+    if (RESULTS / "windows.json").exists():
+        sections.append(windows_section(json.loads((RESULTS / "windows.json").read_text())))
+    readme = (ROOT / "README.md").read_text()
+    head, _, rest = readme.partition(START)
+    _, _, tail = rest.partition(END)
+    (ROOT / "README.md").write_text(f"{head}{START}\n" + "\n\n".join(sections) + f"\n{END}{tail}")
+    print(f"README results: {len(sections)} sections written")
+
+
+if __name__ == "__main__":
+    main()
