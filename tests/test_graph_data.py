@@ -337,3 +337,7 @@ def test_neighbor_sampler_full_fanout_takes_every_in_edge_and_iterates_an_epoch(
     np.testing.assert_array_equal(np.sort(seen), np.flatnonzero(graph.train_mask))
     with pytest.raises(ValueError, match="repeated"):
         sampler.sample([1, 1])
+    dataset = tf.data.Dataset.from_generator(
+        lambda: sampler.iterate(graph.train_mask, 3), output_signature=sampler.output_signature()
+    )
+    assert sum(int(b["seed_mask"].numpy().sum()) for b in dataset) == graph.train_mask.sum()

@@ -135,7 +135,7 @@ def disjoint_signature(graphs: Sequence[Graph]) -> dict:
     """``tf.TensorSpec`` dict matching :func:`disjoint_batch` of these graphs."""
     example = disjoint_batch(graphs[:1])
     fixed = {"x": [None, example["x"].shape[1]], "edge_index": [2, None]}
-    return _signature(example, fixed, default=[None])
+    return tensor_signature(example, fixed)
 
 
 def dense_signature(graphs: Sequence[Graph], max_nodes: int | None = None) -> dict:
@@ -143,14 +143,16 @@ def dense_signature(graphs: Sequence[Graph], max_nodes: int | None = None) -> di
     example = dense_batch(graphs[:1], max_nodes)
     n = max_nodes
     fixed = {"x": [None, n, example["x"].shape[2]], "adj": [None, n, n], "mask": [None, n]}
-    fixed["y"] = [None] if example["y"].ndim == 1 else [None, n]
-    return _signature(example, fixed, default=[None])
+    if "y" in example:
+        fixed["y"] = [None] if example["y"].ndim == 1 else [None, n]
+    return tensor_signature(example, fixed)
 
 
-def _signature(example, shapes, default):
+def tensor_signature(example: dict, shapes: dict) -> dict:
+    """TensorSpecs with the dtypes of ``example`` and the given shapes ([None] if absent)."""
     import tensorflow as tf  # tf.data only; the layers stay backend-agnostic
 
     return {
-        key: tf.TensorSpec(shapes.get(key, default), tf.as_dtype(value.dtype))
+        key: tf.TensorSpec(shapes.get(key, [None]), tf.as_dtype(value.dtype))
         for key, value in example.items()
     }

@@ -144,6 +144,8 @@ class GraphDataset:
     def __getitem__(self, index):
         if isinstance(index, (int, np.integer)):
             return self.graphs[index]
+        if isinstance(index, slice):
+            return GraphDataset(self.graphs[index], name=self.name)
         return GraphDataset([self.graphs[i] for i in np.asarray(index)], name=self.name)
 
     @property

@@ -105,6 +105,20 @@ class NeighborSampler:
             batch["y"] = self.graph.y[node_ids]
         return batch
 
+    def output_signature(self) -> dict:
+        """``tf.TensorSpec`` dict of :meth:`sample`'s output, for
+        ``tf.data.Dataset.from_generator(lambda: sampler.iterate(...), output_signature=...)``."""
+        from kerasml.graph.batching import tensor_signature
+
+        # Dtypes from the graph itself: sampling an example would advance the rng.
+        example = {"x": self.graph.x, "edge_index": self.graph.edge_index,
+                   "node_ids": np.zeros(0, np.int64), "seed_mask": np.zeros(0, bool)}
+        for name in ("edge_weight", "edge_type", "y"):
+            if getattr(self.graph, name) is not None:
+                example[name] = getattr(self.graph, name)
+        fixed = {"x": [None, self.graph.num_features], "edge_index": [2, None]}
+        return tensor_signature(example, fixed)
+
     def iterate(self, nodes, batch_size: int, shuffle: bool = True) -> Iterator[dict]:
         """One epoch of sampled subgraphs over ``nodes`` (ids, or a boolean mask)."""
         nodes = np.asarray(nodes)
