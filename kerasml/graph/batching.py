@@ -106,10 +106,13 @@ def iterate_batches(
     batch_size: int,
     mode: str = "disjoint",
     shuffle: bool = False,
-    seed: int | None = None,
+    seed: int | np.random.Generator | None = None,
     max_nodes: int | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """One epoch of batches (``mode`` = "disjoint" or "dense"), shuffled reproducibly.
+
+    ``seed`` may be an int (the same order on every call) or a
+    ``np.random.Generator`` (a new, reproducible order on every call: one per epoch).
 
     Build a ``tf.data.Dataset`` from it with :func:`disjoint_signature` /
     :func:`dense_signature` (shapes vary between batches, so Keras cannot infer them
