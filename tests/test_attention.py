@@ -111,6 +111,25 @@ def test_scaled_dot_product_multi_head_matches_keras_dot_product_attention():
     np.testing.assert_allclose(ours, keras_out, atol=1e-5)
 
 
+def test_fully_masked_queries_output_zero_without_returning_weights():
+    q, k, v = rand(2, 5, 3, 4), rand(2, 6, 3, 4), rand(2, 6, 3, 4)
+    query_mask, value_mask = np_keep_mask([5, 2], 5), np_keep_mask([6, 3], 6)
+    head_mask = RNG.random((2, 3, 5, 6)) > 0.5  # some (query, head) rows fully masked
+    out = ScaledDotProductAttention()(
+        q, v, key=k, query_mask=query_mask, value_mask=value_mask, attention_mask=head_mask
+    )
+    mask = query_mask[:, None, :, None] & value_mask[:, None, None, :] & head_mask
+    per_head = [np.swapaxes(t, 1, 2) for t in (q, k, v)]  # [b, heads, t, d]
+    ref_out, _ = np_attention(*per_head, mask)
+    np.testing.assert_allclose(out, np.swapaxes(ref_out, 1, 2), atol=1e-5)
+    assert (~mask.any(-1)).any()
+
+    x = rand(2, 4, 6)
+    keep = np.array([[True, True, False, False], [False] * 4])
+    out = AdditiveAttention(5)(x, x, query_mask=keep, value_mask=keep)
+    np.testing.assert_array_equal(np.asarray(out)[~keep], 0.0)
+
+
 def test_additive_attention_matches_bahdanau_formula():
     q, k, v = rand(2, 3, 5), rand(2, 4, 6), rand(2, 4, 7)
     value_mask = np_keep_mask([4, 2], 4)

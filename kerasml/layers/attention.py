@@ -51,17 +51,25 @@ def masked_softmax(scores, mask=None, axis=-1):
         >>> keras.ops.convert_to_numpy(w).tolist()
         [[0.5, 0.5, 0.0], [0.0, 0.0, 0.0]]
     """
+    if mask is None:
+        return _softmax_fill_masked(scores, None, axis)
+    mask = check_mask(ops.convert_to_tensor(mask), "mask", [None] * len(mask.shape))
+    # Rows with a kept entry already have exact zeros where masked (exp underflows);
+    # this only changes fully masked rows, from uniform to zero.
+    weights = _softmax_fill_masked(scores, mask, axis)
+    return ops.where(mask, weights, ops.zeros_like(weights))
+
+
+def _softmax_fill_masked(scores, mask, axis=-1):
+    """Softmax with masked scores filled by a large negative number: fully masked
+    rows come out uniform. Low-precision scores are normalised in float32."""
     scores = ops.convert_to_tensor(scores)
     dtype = backend.standardize_dtype(scores.dtype)
     work = "float32" if dtype in ("float16", "bfloat16") else dtype
     scores = ops.cast(scores, work)
-    if mask is None:
-        return ops.cast(ops.softmax(scores, axis=axis), dtype)
-    mask = check_mask(ops.convert_to_tensor(mask), "mask", [None] * len(mask.shape))
-    weights = ops.softmax(ops.where(mask, scores, _MASKED_SCORE), axis=axis)
-    # Rows with a kept entry already have exact zeros where masked (exp underflows);
-    # this only changes fully masked rows, from uniform to zero.
-    return ops.cast(ops.where(mask, weights, 0.0), dtype)
+    if mask is not None:
+        scores = ops.where(mask, scores, _MASKED_SCORE)
+    return ops.cast(ops.softmax(scores, axis=axis), dtype)
 
 
 def _fresh(initializer):
@@ -121,9 +129,20 @@ class _MaskedAttention(keras.layers.Layer):
         mask = self._attention_mask(
             query, key, query_mask, value_mask, key_mask, attention_mask, use_causal_mask
         )
-        weights = masked_softmax(self._scores(query, key), mask)
+        weights = _softmax_fill_masked(self._scores(query, key), mask)
         output = self._combine(self._dropout_layer(weights, training=training), value)
-        return (output, weights) if return_attention_scores else output
+        if mask is None:
+            return (output, weights) if return_attention_scores else output
+        # Same result as masked_softmax, cheaper: rather than zeroing the fully masked
+        # rows of the [.., T, S] weights, zero those queries' [.., T, d] outputs (this
+        # also stops their gradient); the weights are zeroed only when returned.
+        has_key = ops.any(mask, axis=-1)  # [batch, (heads,) query_time], maybe broadcast
+        if len(output.shape) == 4:
+            has_key = ops.transpose(has_key, (0, 2, 1))  # to the output's [b, t, heads]
+        output = output * ops.cast(ops.expand_dims(has_key, -1), output.dtype)
+        if not return_attention_scores:
+            return output
+        return output, ops.where(mask, weights, ops.zeros_like(weights))
 
     def _check_inputs(self, query, key, value):
         for name, x in (("query", query), ("key", key), ("value", value)):
@@ -476,7 +495,7 @@ class MultiHeadAttention(keras.layers.Layer):
         training=None,
     ):
         key = value if key is None else key
-        output, weights = self.attention(
+        result = self.attention(
             self._project(query, self.query_kernel, self.query_bias),
             self._project(value, self.value_kernel, self.value_bias),
             key=self._project(key, self.key_kernel, self.key_bias),
@@ -485,9 +504,10 @@ class MultiHeadAttention(keras.layers.Layer):
             key_mask=key_mask,
             attention_mask=attention_mask,
             use_causal_mask=use_causal_mask,
-            return_attention_scores=True,
+            return_attention_scores=return_attention_scores,
             training=training,
         )
+        output, weights = result if return_attention_scores else (result, None)
         output = ops.einsum("btnh,nhd->btd", output, self.output_kernel)
         if self.output_bias is not None:
             output = output + self.output_bias
@@ -575,20 +595,22 @@ class AttentionPooling(keras.layers.Layer):
     def call(self, inputs, mask=None, return_attention_scores=False, training=None):
         if len(inputs.shape) != 3:
             raise ValueError(
-                f"AttentionPooling needs [batch, time, features] inputs; got shape {tuple(inputs.shape)}."
+                "AttentionPooling needs [batch, time, features] inputs; got shape "
+                f"{tuple(inputs.shape)}."
             )
         keys = ops.matmul(inputs, self.key_kernel)
         query = ops.broadcast_to(self.query, (ops.shape(inputs)[0], 1, keys.shape[-1]))
-        pooled, weights = self.attention(
+        result = self.attention(
             ops.cast(query, keys.dtype),
             inputs,
             key=keys,
             value_mask=mask,
-            return_attention_scores=True,
+            return_attention_scores=return_attention_scores,
             training=training,
         )
-        pooled, weights = pooled[:, 0], weights[:, 0]
-        return (pooled, weights) if return_attention_scores else pooled
+        if return_attention_scores:
+            return result[0][:, 0], result[1][:, 0]
+        return result[:, 0]
 
     def compute_mask(self, inputs, mask=None):
         return None  # the time axis is pooled away
