@@ -1,7 +1,8 @@
 """Rewrite the README's results section from measured JSON, never by hand.
 
-Reads benchmarks/results/recipes/*.json (from `python -m benchmarks.run_recipes`)
-and benchmarks/results/windows.json (from `python benchmarks/windows.py`), and
+Reads benchmarks/results/recipes/*.json (from `python -m benchmarks.run_recipes`),
+benchmarks/results/forecast_series.json (`python -m benchmarks.forecast_series`)
+and benchmarks/results/windows.json (`python benchmarks/windows.py`), and
 replaces the text between the README's `<!-- results:start -->` and
 `<!-- results:end -->` markers.
 
@@ -48,10 +49,25 @@ def windows_section(report):
     return "\n".join(lines)
 
 
+def forecast_series_section(results):
+    lines = ["#### `lstm_forecast` on other real series — `python -m benchmarks.forecast_series`", "",
+             "The same recipe through its `--csv` path, default training settings; test MAE.", "",
+             "| series | flags | season found | LSTM | best baseline | LSTM below best by |",
+             "|---|---|---|---|---|---|"]
+    for name, row in results.items():
+        best = min(row["baselines"], key=lambda b: row["baselines"][b]["test_mae"])
+        best_mae, mae = row["baselines"][best]["test_mae"], row["model"]["test_mae"]
+        lines.append(f"| {name} | `{row['flags']}` | {row['season']} | **{mae:.4g}** | "
+                     f"{best} {best_mae:.4g} | {100 * (1 - mae / best_mae):.0f}% |")
+    return "\n".join(lines)
+
+
 def main():
     sections = []
     for path in sorted((RESULTS / "recipes").glob("*.json")):
         sections.append(recipe_section(json.loads(path.read_text())))
+    if (RESULTS / "forecast_series.json").exists():
+        sections.append(forecast_series_section(json.loads((RESULTS / "forecast_series.json").read_text())))
     if (RESULTS / "windows.json").exists():
         sections.append(windows_section(json.loads((RESULTS / "windows.json").read_text())))
     readme = (ROOT / "README.md").read_text()

@@ -12,7 +12,17 @@ Dataset: weekly atmospheric CO2 at Mauna Loa, 1958-2001 (statsmodels' `co2`,
 Run: python -m recipes.lstm_forecast
     python -m recipes.lstm_forecast --csv my.csv --target sales --time-col date --horizon 8 --input-width 52
 
-Results: to be filled from the measured default run (python -m benchmarks.run_recipes lstm_forecast).
+Results: default run (co2, horizon 12 weeks, 332 test windows), measured
+    2026-11-24 on x86_64, 2 cores, seed 0, 98 s in all
+    (with other jobs sharing the cores):
+                                  test MAE  test RMSE  test MAPE %
+      LSTM (this recipe)             0.375      0.482        0.102
+      seasonal naive with drift      0.778      0.973        0.212
+      Holt-Winters (statsmodels)     0.847      1.059        0.231
+      persistence                    1.641      1.849        0.449
+      seasonal naive                 1.693      1.891        0.462
+    The LSTM's test MAE is 52% below the best baseline's. The same
+    recipe via --csv (same day): see the README for sunspots, El Nino and US unemployment.
 
 ## 1. The data, and its gaps
 
