@@ -10,6 +10,7 @@ import csv
 import pathlib
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -42,6 +43,57 @@ def plot_history(history_csv, path, metrics=("loss",)) -> pathlib.Path:
         ax.set(title=metric, xlabel="epoch")
         ax.grid(alpha=0.3)
         ax.legend()
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(path, matrix, labels, title: str = "") -> pathlib.Path:
+    """Counts (rows: true class, columns: predicted), shaded by each row's share (per-class recall)."""
+    matrix = np.asarray(matrix)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.55 * len(labels) + 2.5)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (row, col), count in np.ndenumerate(matrix):
+        ax.text(col, row, str(count), ha="center", va="center", fontsize=9,
+                color="white" if shares[row, col] > 0.6 else "black")
+    ax.set_xticks(range(len(labels)), [str(label) for label in labels], rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), [str(label) for label in labels])
+    ax.set(title=title, xlabel="predicted class", ylabel="true class")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    return _save(fig, path)
+
+
+def plot_curves(path, curves: dict, title: str = "", xlabel: str = "", ylabel: str = "",
+                diagonal: bool = False, baseline: float | None = None) -> pathlib.Path:
+    """Curves in the unit square, ``{label: (x, y)}``: ROC (``diagonal=True`` adds chance)
+    or precision-recall (``baseline`` draws the horizontal chance level)."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for label, (x, y) in curves.items():
+        ax.plot(x, y, label=label, linewidth=1.2)
+    if diagonal:
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle=":", linewidth=1, label="chance")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _save(fig, path)
+
+
+def plot_predicted_vs_actual(path, actual, predictions: dict, title: str = "",
+                             units: str = "") -> pathlib.Path:
+    """One scatter per model, ``{label: predicted}``, against the actual values; y = x dashed."""
+    fig, axes = plt.subplots(1, len(predictions), figsize=(4.5 * len(predictions), 4.3),
+                             squeeze=False, sharey=True)
+    low = min(np.min(actual), *(np.min(p) for p in predictions.values()))
+    high = max(np.max(actual), *(np.max(p) for p in predictions.values()))
+    for ax, (label, predicted) in zip(axes[0], predictions.items()):
+        ax.scatter(actual, predicted, s=12, alpha=0.7)
+        ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
+        ax.set(title=label, xlabel=f"actual {units}".strip(), xlim=(low, high), ylim=(low, high))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"predicted {units}".strip())
+    fig.suptitle(title)
     return _save(fig, path)
 
 
