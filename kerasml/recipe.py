@@ -28,6 +28,7 @@ import math
 import os
 import pathlib
 import platform
+import shutil
 import sys
 import time
 import types
@@ -103,14 +104,16 @@ def build_parser(config_cls, description: str) -> argparse.ArgumentParser:
         kind, nargs = _flag_type(hints[spec.name])
         default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
         help_text = spec.metadata.get("help") or DATA_FLAG_HELP.get(spec.name, "")
+        if "default" not in help_text:
+            help_text += f" (default: {default})"
         choices = typing.get_args(hints[spec.name]) if typing.get_origin(hints[spec.name]) is typing.Literal else None
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=f"{help_text} (default: {default})")
+                                help=help_text)
         else:
             parser.add_argument(flag, type=kind, nargs=nargs, choices=choices, default=argparse.SUPPRESS,
                                 metavar=None if choices else spec.name.upper(),
-                                help=f"{help_text} (default: {default})")
+                                help=help_text)
     parser.add_argument("--output-dir", type=pathlib.Path, default=None,
                         help="where to write results (default: runs/<recipe>/<timestamp>)")
     parser.add_argument("--quick", action="store_true",
@@ -240,6 +243,9 @@ class Run:
                artifacts: dict | None = None, extra: dict | None = None) -> dict:
         """Write metrics.json, print the results table and return the report."""
         self.timing["total_seconds"] = time.perf_counter() - self._started
+        backups = self.dir / "backup"
+        if backups.is_dir() and not any(p.is_file() for p in backups.rglob("*")):
+            shutil.rmtree(backups)  # training finished: BackupAndRestore emptied it
         plots = sorted(str(p.relative_to(self.dir)) for p in self.plots_dir.glob("*.png"))
         found = {"history": [p.name for p in sorted(self.dir.glob("history*.csv"))], "plots": plots,
                  "tensorboard": "tensorboard" if (self.dir / "tensorboard").exists() else None,
