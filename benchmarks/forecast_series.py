@@ -55,7 +55,7 @@ def main(argv=None):
             print(f"=== {name}", flush=True)
             output = pathlib.Path(args.runs_dir) / name.split()[0].lower()
             report = lstm_forecast.main([*flags, "--output-dir", str(output), "--no-export"])
-            results[name] = {"flags": " ".join(f for f in flags if not f.endswith(".csv")),
+            results[name] = {"flags": " ".join(pathlib.Path(f).name if f.endswith(".csv") else f for f in flags),
                              "season": report["data"]["season"], "test_windows": report["data"]["test_windows"],
                              "model": report["metrics"], "baselines": report["baselines"],
                              "measured": report["measured"]}
