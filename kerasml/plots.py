@@ -64,16 +64,17 @@ def plot_confusion_matrix(path, matrix, labels, title: str = "") -> pathlib.Path
 
 
 def plot_curves(path, curves: dict, title: str = "", xlabel: str = "", ylabel: str = "",
-                diagonal: bool = False, baseline: float | None = None) -> pathlib.Path:
+                diagonal: bool = False, baseline: float | None = None,
+                chance_label: str = "chance") -> pathlib.Path:
     """Curves in the unit square, ``{label: (x, y)}``: ROC (``diagonal=True`` adds chance)
     or precision-recall (``baseline`` draws the horizontal chance level)."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for label, (x, y) in curves.items():
         ax.plot(x, y, label=label, linewidth=1.2)
     if diagonal:
-        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label=chance_label)
     if baseline is not None:
-        ax.axhline(baseline, color="grey", linestyle=":", linewidth=1, label="chance")
+        ax.axhline(baseline, color="grey", linestyle=":", linewidth=1, label=chance_label)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
