@@ -90,6 +90,15 @@ def time_steps(steps, repeats, min_seconds=0.0):
     return best
 
 
+def check_same(ours, theirs, valid):
+    """Before timing: both compute the same outputs on the valid queries (on fully
+    masked queries keras's fused path averages uniformly, kerasml gives zeros)."""
+    import numpy as np
+
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    np.testing.assert_allclose(ours[valid], theirs[valid], rtol=1e-4, atol=1e-4)
+
+
 def mha_steps(length, width, heads, masked):
     import keras
     import tensorflow as tf
@@ -104,6 +113,7 @@ def mha_steps(length, width, heads, masked):
     ours(x, x)
     ours.set_weights(theirs.get_weights())
     masks = {"query_mask": valid, "value_mask": valid} if masked else {}
+    check_same(ours(x, x, **masks), theirs(x, x, **masks), valid if masked else slice(None))
     return {
         "kerasml": training_step(lambda q: ours(q, q, **masks), ours.trainable_variables, [x]),
         "keras": training_step(lambda q: theirs(q, q, **masks), theirs.trainable_variables, [x]),
@@ -130,6 +140,7 @@ def sdpa_steps(length, width, heads, masked):
         mask = (valid[:, None, :, None] & valid[:, None, None, :]) if masked else None
         return keras.ops.dot_product_attention(q, k, v, mask=mask)
 
+    check_same(ours_forward(q, k, v), keras_forward(q, k, v), valid if masked else slice(None))
     return {
         "kerasml": training_step(ours_forward, [], [q, k, v]),
         "keras": training_step(keras_forward, [], [q, k, v]),
@@ -241,19 +252,25 @@ def run_comparisons(lengths, widths, heads_list, repeats, min_seconds):
 
 def print_comparison(title, rows):
     print(f"\n{title}")
-    print(f"{'length':>6s} {'width':>5s} {'heads':>5s} {'mask':>7s} {'kerasml ms':>11s} "
-          f"{'keras ms':>9s} {'ratio':>6s} {'cpu ratio':>9s}")  # fmt: skip
+    print(
+        f"{'length':>6s} {'width':>5s} {'heads':>5s} {'mask':>7s} {'kerasml ms':>11s} "
+        f"{'keras ms':>9s} {'ratio':>6s} {'cpu ratio':>9s}"
+    )
     for row in rows:
         flag = "" if max(row["ratio"], row["cpu_ratio"]) <= GOAL else "  > goal"
-        print(f"{row['length']:6d} {row['width']:5d} {row['heads']:5d} {row['mask']:>7s} "
-              f"{row['kerasml_ms']:11.1f} {row['keras_ms']:9.1f} {row['ratio']:6.2f} "
-              f"{row['cpu_ratio']:9.2f}{flag}")  # fmt: skip
+        print(
+            f"{row['length']:6d} {row['width']:5d} {row['heads']:5d} {row['mask']:>7s} "
+            f"{row['kerasml_ms']:11.1f} {row['keras_ms']:9.1f} {row['ratio']:6.2f} "
+            f"{row['cpu_ratio']:9.2f}{flag}"
+        )
 
 
 def print_additive(rows):
     print("\nAdditiveAttention (units = width) vs keras.layers.AdditiveAttention (no projections)")
-    print(f"{'length':>6s} {'width':>5s} {'kerasml ms':>11s} {'peak MB':>8s} {'keras ms':>11s} "
-          f"{'peak MB':>8s} {'time x':>7s} {'mem x':>6s}")  # fmt: skip
+    print(
+        f"{'length':>6s} {'width':>5s} {'kerasml ms':>11s} {'peak MB':>8s} {'keras ms':>11s} "
+        f"{'peak MB':>8s} {'time x':>7s} {'mem x':>6s}"
+    )
     for row in rows:
         cells = [
             f"{row[f'{name}_ms']:11.1f} {row[f'{name}_peak_mb']:8.0f}"
@@ -295,7 +312,7 @@ def main(argv=None):
         "results/attention.quick.tmp, which git ignores)",
     )
     parser.add_argument("--additive-case", nargs=3, help=argparse.SUPPRESS)  # internal: subprocess
-    args = parser.parse_args(argv)  # fmt: skip
+    args = parser.parse_args(argv)
 
     import kerasml  # noqa: F401  (quiet TensorFlow start-up)
 
@@ -333,16 +350,24 @@ def main(argv=None):
 
     env = report["environment"]
     load = report["load_average_before"][0], report["load_average_after"][0]
-    print(f"\nbatch {BATCH}, forward+backward, min of >= {repeats} steps and >= {min_seconds:g} s; "
-          f"keras {env['keras']}, tensorflow {env['tensorflow']}, {env['cpus']} CPUs, "
-          f"load average {load[0]:.1f} before, {load[1]:.1f} after")  # fmt: skip
-    print_comparison("MultiHeadAttention: kerasml vs keras.layers.MultiHeadAttention",
-                     report["multi_head_attention"])  # fmt: skip
-    print_comparison("ScaledDotProductAttention vs keras.ops.dot_product_attention",
-                     report["scaled_dot_product_attention"])  # fmt: skip
+    print(
+        f"\nbatch {BATCH}, forward+backward, min of >= {repeats} steps and >= {min_seconds:g} s; "
+        f"keras {env['keras']}, tensorflow {env['tensorflow']}, {env['cpus']} CPUs, "
+        f"load average {load[0]:.1f} before, {load[1]:.1f} after"
+    )
+    print_comparison(
+        "MultiHeadAttention: kerasml vs keras.layers.MultiHeadAttention",
+        report["multi_head_attention"],
+    )
+    print_comparison(
+        "ScaledDotProductAttention vs keras.ops.dot_product_attention",
+        report["scaled_dot_product_attention"],
+    )
     print_additive(report["additive_attention"])
-    print(f"\nworst kerasml/keras ratio: {report['worst_ratio']:.2f} wall clock, "
-          f"{report['worst_cpu_ratio']:.2f} CPU time (goal <= {GOAL})")  # fmt: skip
+    print(
+        f"\nworst kerasml/keras ratio: {report['worst_ratio']:.2f} wall clock, "
+        f"{report['worst_cpu_ratio']:.2f} CPU time (goal <= {GOAL})"
+    )
 
     results = pathlib.Path(__file__).parent / "results"
     default = results / ("attention.quick.tmp" if args.quick else "attention.json")

@@ -201,9 +201,12 @@ class ScaledDotProductAttention(_MaskedAttention):
 
     Paper: "Attention Is All You Need", https://arxiv.org/abs/1706.03762.
 
-    Like ``keras.layers.Attention(use_scale=False)`` with 1/√d scaling, plus
-    fully-masked rows that give zeros (see ``masked_softmax``), a multi-head
-    layout, and input checks. Has no weights. Query and key widths must match.
+    Computes what ``keras.ops.dot_product_attention`` computes, as a layer that
+    takes Keras masks, a causal mask and dropout on the weights, and returns the
+    weights on request. Deviation: a query whose keys are all masked gets zero
+    weights and a zero output, where keras's fused path averages all keys
+    uniformly (see ``masked_softmax``). Has no weights; query and key widths
+    must match. (``keras.layers.Attention`` scores q·kᵀ without the 1/√d.)
 
     Args:
         dropout: dropout rate on the attention weights (training only).
