@@ -1,0 +1,616 @@
+"""Title: Tabular regression with a small MLP ensemble, against linear regression on its home ground
+
+Architecture: Keras preprocessing inside the model (missing-value filling with
+    missing indicators, Normalization, StringLookup one-hot or Embedding) ->
+    K members averaged, each a linear term plus an MLP (Dense(ReLU, L2) ->
+    Dense(1), zero-initialised: "wide & deep"), each trained on a different
+    K-1 folds of the training rows and early-stopped on the remaining fold;
+    the target is standardised for training and rescaled inside the model.
+Paper(s): Rumelhart, Hinton & Williams 1986, "Learning representations by
+    back-propagating errors"; Cheng et al. 2016, "Wide & Deep Learning for
+    Recommender Systems" (a linear term beside the MLP); Krogh & Vedelsby 1995,
+    "Neural Network Ensembles, Cross Validation, and Active Learning"
+    (averaging networks trained on different folds); Efron & Tibshirani 1993,
+    "An Introduction to the Bootstrap" (the paired bootstrap interval).
+Dataset: diabetes (scikit-learn, embedded: 442 patients, 10 baseline
+    measurements in their original units, target a quantitative measure of
+    disease progression one year later, 25-346); any CSV with
+    `--csv PATH --target COL` (numeric and categorical columns, gaps allowed).
+Run: python -m recipes.regression
+    python -m recipes.regression --csv houses.csv --target price --categorical district --drop listing_id
+
+Results: to be filled from the measured default run (python -m benchmarks.run_recipes regression).
+
+## 1. The data, its columns and its gaps
+
+One table of raw feature columns and a numeric target. Each feature column is
+numeric (NaN, an empty cell or a `--missing-markers` value means missing) or
+categorical text (empty or a marker means missing). A CSV column of text with
+at least 80% numbers is a numeric column with junk in it: the run stops,
+naming the column, the first bad line and the fix. Text columns with nearly
+all values different (more distinct values than half the rows and than 20)
+are identifiers and are left out, with a note. The target must be numeric
+(junk is named by line); rows without a target are dropped and counted; a
+constant target is an error.
+
+## 2. Split
+
+A seeded 80/20 split, stratified on target quintiles so that the test rows
+span the range of the target. The test rows are touched once, at the end.
+
+## 3. The model: preprocessing inside, a small ensemble
+
+Preprocessing is fitted on the training rows and lives in the model, so the
+export takes raw rows: numeric columns are stacked, missing values become
+the training median with a 0/1 "was missing" column for each column that had
+gaps, then `Normalization`; categorical columns go through `StringLookup`,
+one-hot up to `--one-hot-max` categories, else an `Embedding`.
+
+diabetes is small (354 training rows) and noisy, and linear regression is
+hard to beat on it. So each member is linear regression plus a small MLP
+whose output layer starts at zero: training starts from a linear model, and
+the MLP, held back by L2 weight decay, adds only the curvature the data
+supports. Early stopping needs held-out rows; rather than setting aside one
+validation split that no model learns from, the training rows are cut into
+K folds, member k trains on the other K-1 folds and stops on fold k, and the
+K members are averaged inside the exported model. Every training row thus
+teaches K-1 members, and averaging cancels part of each member's noise.
+
+## 4. Baselines, in the same run
+
+The mean of the training targets, and ordinary least squares
+(`LinearRegression`) on the same features (median filling with missing
+indicators, standardisation, one-hot), both fitted on all training rows.
+
+## 5. Metrics, and what they can tell on 89 test rows
+
+R², MSE, RMSE, MAE (scikit-learn); RMSLE (`kerasml.metrics.rmsle`: needs
+targets >= 0; `--rmsle-shift S` adds S first, and without one a target below
+zero leaves RMSLE out with a note saying which shift would do); MAPE in
+percent (`kerasml.metrics.mape`, which warns when targets are near zero and
+percentage errors explode). The predictions are written to
+`test_predictions.csv`. With under a hundred test rows the R² of a single
+split moves by several hundredths with the split, so the report adds a
+paired bootstrap 95% interval of the model's R² minus linear regression's on
+the same rows: when it straddles zero the two are not told apart.
+
+## 6. Export and serving
+
+`model.keras` and `saved_model/`. `serve` takes ONE argument, a dict with one
+1-D tensor per feature column (names made safe: "blood pressure" ->
+"blood_pressure"): float32 for numeric columns (NaN for missing), string for
+categorical ones ("" for missing); `signatures["serving_default"]` takes the
+same as keyword arguments. It returns float32 [batch, 1] predictions in the
+target's own units. metrics.json's `serving` entry lists every input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import warnings
+from typing import Literal
+
+import kerasml  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+
+import keras  # isort: skip
+import numpy as np  # isort: skip
+import pandas as pd  # isort: skip
+from sklearn.compose import ColumnTransformer  # isort: skip
+from sklearn.dummy import DummyRegressor  # isort: skip
+from sklearn.impute import SimpleImputer  # isort: skip
+from sklearn.linear_model import LinearRegression  # isort: skip
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, root_mean_squared_error  # isort: skip
+from sklearn.model_selection import KFold, train_test_split  # isort: skip
+from sklearn.pipeline import make_pipeline  # isort: skip
+from sklearn.preprocessing import OneHotEncoder, StandardScaler  # isort: skip
+from threadpoolctl import threadpool_limits  # isort: skip
+
+from kerasml import plots  # noqa: E402
+from kerasml.data import sources  # noqa: E402
+from kerasml.metrics import mape, rmsle  # noqa: E402
+from kerasml.recipe import RecipeConfig, field, start_run, verify_saved_model  # noqa: E402
+
+
+@dataclasses.dataclass
+class Config(RecipeConfig):
+    epochs: int = field(1000, "maximum training epochs per member (early stopping ends far sooner)")
+    batch_size: int = field(32, "rows per training batch")
+    learning_rate: float = field(3e-3, "Adam learning rate")
+    dataset: Literal["diabetes"] = field("diabetes", "embedded scikit-learn dataset (when --csv is not given)")
+    csv: str | None = field(None, "train on this CSV file (one row per example, a header row)")
+    target: str | None = field(None, "with --csv: the numeric column to predict")
+    categorical: tuple[str, ...] = field((), "columns to treat as categorical text even if they hold numbers")
+    drop: tuple[str, ...] = field((), "columns to leave out (identifiers, or columns that give the target away)")
+    missing_markers: tuple[str, ...] = field((), "cell values that mean missing in every column, e.g. -1 ?")
+    members: int = field(5, "networks averaged in the model; member k early-stops on training fold k of K")
+    hidden_units: tuple[int, ...] = field((16,), "units of each hidden Dense layer of every member")
+    l2: float = field(1e-2, "L2 weight decay on the MLP's kernels (not on the linear term)")
+    linear_term: bool = field(True, "add a linear term beside each member's MLP (wide & deep)")
+    patience: int = field(30, "early-stopping patience in epochs (on the member's held-out fold)")
+    test_fraction: float = field(0.2, "share of rows for the final test")
+    one_hot_max: int = field(20, "categorical columns with at most this many categories are one-hot, others embedded")
+    rmsle_shift: float | None = field(None, "add this to targets and predictions before RMSLE's log "
+                                            "(needed when targets can be negative)")
+    bootstrap: int = field(2000, "bootstrap resamples of the test rows for the R² interval")
+
+
+QUICK = {"epochs": 3, "members": 2, "hidden_units": (8,), "patience": 2, "bootstrap": 200}
+MIN_ROWS = 20
+IDENTIFIER_MIN_DISTINCT = 20
+DTYPES = {"numeric": "float32", "string": "string"}
+NUMERIC_BLOCK = "numeric_block"  # the MLP's input of stacked numeric columns (not a column name)
+
+
+# ## 1. Data
+@dataclasses.dataclass
+class Column:
+    name: str                   # column in the data
+    input_name: str             # the model's (and SavedModel's) input name
+    kind: str                   # "numeric" or "string"
+    encoding: str = "numeric"   # "numeric", "one_hot" or "embedding"
+    vocabulary: list = dataclasses.field(default_factory=list)
+
+
+def load_table(config: Config) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, str]:
+    """Raw feature columns (every row), the target of the rows that have one, which rows those are,
+    and a description."""
+    if config.csv:
+        if not config.target:
+            raise SystemExit("--csv needs --target COL: the numeric column to predict.")
+        try:
+            frame = sources.read_csv(config.csv, numeric=[config.target])
+        except ValueError as error:
+            if "no column" not in str(error):
+                raise
+            raise ValueError(f"{error} Pass the column to predict with --target.") from None
+        features, target = frame.drop(columns=[config.target]), frame[config.target]
+        name, column = f"{config.csv} (target {config.target})", config.target
+    else:
+        from sklearn import datasets
+
+        loaded = datasets.load_diabetes(as_frame=True, scaled=False)
+        features, target = loaded.data, loaded.target
+        name, column = "diabetes (scikit-learn, embedded; original units)", "target"
+    unknown = [c for c in config.drop if c not in features.columns]
+    if unknown:
+        raise ValueError(f"--drop names column(s) {unknown} that the data does not have; "
+                         f"its columns are {list(features.columns)}.")
+    labelled = target.notna().to_numpy()
+    y = target[labelled].to_numpy("float64")
+    if len(y) < MIN_ROWS:
+        raise ValueError(f"{name}: only {len(y)} rows have a value in column {column!r}; this recipe needs at "
+                         f"least {MIN_ROWS} to train, stop early and test.")
+    if np.ptp(y) == 0:
+        raise ValueError(f"{name}: column {column!r} holds the same value ({y[0]:g}) in all {len(y)} rows; "
+                         "there is nothing to predict. Check --target.")
+    return features.drop(columns=list(config.drop)), y, labelled, name
+
+
+def numeric_markers(markers) -> list[float]:
+    found = []
+    for marker in markers:
+        try:
+            found.append(float(marker))
+        except ValueError:
+            pass
+    return found
+
+
+def missing_mask(values: pd.Series, markers) -> np.ndarray:
+    """True where a cell is missing: NaN, empty text, or one of the markers."""
+    if pd.api.types.is_numeric_dtype(values):
+        return (values.isna() | values.isin(numeric_markers(markers))).to_numpy()
+    text = values.astype(str).str.strip()
+    return (values.isna() | (text == "") | text.isin([str(m) for m in markers])).to_numpy()
+
+
+def column_kinds(frame: pd.DataFrame, config: Config, source: str):
+    """{column: kind} for the columns kept, and {column: why} for those left out.
+
+    Call before any rows are dropped: the error for junk in a numeric column
+    names the line of the file (row i is line i + 2, after the header).
+    """
+    unknown = [c for c in config.categorical if c not in frame.columns]
+    if unknown:
+        raise ValueError(f"--categorical names column(s) {unknown} that the data does not have; "
+                         f"its columns are {list(frame.columns)}.")
+    kinds, dropped = {}, {}
+    for name in frame.columns:
+        values = frame[name]
+        missing = missing_mask(values, config.missing_markers)
+        if missing.all():
+            dropped[name] = "every cell is missing"
+        elif name in config.categorical:
+            kinds[name] = "string"
+        elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            kinds[name] = "numeric"
+        else:
+            filled = values[~missing].astype(str).str.strip()
+            if pd.to_numeric(filled, errors="coerce").notna().mean() >= 0.8:
+                try:  # mostly numbers: name the first cell that is not one
+                    sources.to_numeric_column(values.where(~missing), source, first_data_line=2)
+                except ValueError as error:
+                    raise ValueError(f"{error} If {name!r} is categorical, pass --categorical {name}.") from None
+            distinct = filled.nunique()
+            if distinct > max(IDENTIFIER_MIN_DISTINCT, 0.5 * len(frame)):
+                dropped[name] = (f"identifier-like text: {distinct} distinct values in {len(frame)} rows "
+                                 f"(--categorical {name} keeps it, embedded)")
+            else:
+                kinds[name] = "string"
+    if not kinds:
+        raise ValueError(f"{source}: no usable feature columns are left ({dropped or 'none given'}).")
+    return kinds, dropped
+
+
+def safe_input_names(columns) -> dict[str, str]:
+    """Column name -> a valid, unique model input name ("mean radius" -> "mean_radius")."""
+    names, used = {}, {NUMERIC_BLOCK}
+    for column in columns:
+        base = re.sub(r"\W", "_", str(column)).strip("_") or "column"
+        base = base if base[0].isalpha() else f"c_{base}"
+        name, n = base, 2
+        while name in used:
+            name, n = f"{base}_{n}", n + 1
+        used.add(name)
+        names[column] = name
+    return names
+
+
+def fit_columns(frame: pd.DataFrame, kinds: dict, config: Config) -> list[Column]:
+    """Columns with their encodings and vocabularies, from the training rows only."""
+    input_names = safe_input_names(kinds)
+    columns = []
+    for name, kind in kinds.items():
+        column = Column(name, input_names[name], kind)
+        if kind != "numeric":
+            values = frame[name][~missing_mask(frame[name], config.missing_markers)]
+            values = values.map(as_text)
+            counts = values.value_counts()
+            column.vocabulary = sorted(counts.index.tolist(), key=lambda v: (-counts[v], str(v)))
+            column.encoding = "one_hot" if len(column.vocabulary) <= config.one_hot_max else "embedding"
+        columns.append(column)
+    return columns
+
+
+def as_text(value) -> str:
+    """A categorical cell as text, as written in a CSV ("3", not "3.0"); missing -> ""."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def model_inputs(frame: pd.DataFrame, columns: list[Column]) -> dict[str, np.ndarray]:
+    """Raw rows as the model takes them: one 1-D array per column."""
+    inputs = {}
+    for column in columns:
+        values = frame[column.name]
+        if column.kind == "numeric":
+            inputs[column.input_name] = pd.to_numeric(values).to_numpy("float32")
+        else:
+            inputs[column.input_name] = np.array([as_text(v) for v in values], dtype=object)
+    return inputs
+
+
+
+# ## 2. Split
+def split_rows(y: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test row indices, stratified on the target's quintiles."""
+    quintiles = pd.qcut(y, q=5, labels=False, duplicates="drop")
+    train, test = train_test_split(np.arange(len(y)), test_size=config.test_fraction, stratify=quintiles,
+                                   random_state=config.seed)
+    return np.sort(train), np.sort(test)
+
+
+# ## 3. Model
+@keras.saving.register_keras_serializable(package="recipes.regression")
+class FillMissing(keras.layers.Layer):
+    """Missing numbers (NaN, or equal to a marker) -> per-column fill values; appends a
+    0/1 "was missing" column for each column index in ``indicators``.
+
+    Input [batch, columns] -> output [batch, columns + len(indicators)].
+    """
+
+    def __init__(self, fill_values, indicators=(), markers=(), **kwargs):
+        super().__init__(**kwargs)
+        self.fill_values = [float(v) for v in fill_values]
+        self.indicators = [int(i) for i in indicators]
+        self.markers = [float(m) for m in markers]
+
+    def call(self, x):
+        missing = keras.ops.isnan(x)
+        for marker in self.markers:
+            missing = keras.ops.logical_or(missing, keras.ops.equal(x, marker))
+        fill = keras.ops.convert_to_tensor(self.fill_values, dtype=x.dtype)
+        filled = keras.ops.where(missing, fill[None, :], x)
+        if not self.indicators:
+            return filled
+        flags = keras.ops.take(keras.ops.cast(missing, x.dtype), self.indicators, axis=1)
+        return keras.ops.concatenate([filled, flags], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] + len(self.indicators))
+
+    def get_config(self):
+        return {**super().get_config(), "fill_values": self.fill_values, "indicators": self.indicators,
+                "markers": self.markers}
+
+
+def build_member(config: Config, columns: list[Column], train: dict, index: int) -> keras.Model:
+    """One member: preprocessing fitted on `train` -> linear term + MLP -> the standardised target."""
+    inputs = {c.input_name: keras.Input(shape=(), name=c.input_name, dtype=DTYPES[c.kind])
+              for c in columns if c.kind != "numeric"}
+    parts = []
+    if NUMERIC_BLOCK in train:
+        x = train[NUMERIC_BLOCK]
+        inputs[NUMERIC_BLOCK] = keras.Input(shape=(x.shape[1],), name=NUMERIC_BLOCK)
+        markers = numeric_markers(config.missing_markers)
+        missing = np.isnan(x) | np.isin(x, markers)
+        fill = FillMissing(np.nanmedian(np.where(missing, np.nan, x), axis=0),
+                           indicators=np.flatnonzero(missing.any(axis=0)), markers=markers,
+                           name="fill_missing")
+        filled = keras.ops.convert_to_numpy(fill(x))
+        # A column constant in training is centred, not scaled (as StandardScaler does).
+        variance = np.where(filled.var(axis=0) > 0, filled.var(axis=0), 1.0)
+        standardize = keras.layers.Normalization(mean=filled.mean(axis=0), variance=variance,
+                                                 name="standardize")
+        parts.append(standardize(fill(inputs[NUMERIC_BLOCK])))
+    for c in columns:
+        if c.kind == "numeric":
+            continue
+        if c.encoding == "one_hot":
+            parts.append(keras.layers.StringLookup(vocabulary=c.vocabulary, output_mode="one_hot",
+                                                   name=f"{c.input_name}_one_hot")(inputs[c.input_name]))
+        else:
+            ids = keras.layers.StringLookup(vocabulary=c.vocabulary, name=f"{c.input_name}_lookup")(
+                inputs[c.input_name])
+            size = len(c.vocabulary) + 1  # + the out-of-vocabulary slot
+            dim = min(16, round(1.6 * size ** 0.56))
+            parts.append(keras.layers.Embedding(size, dim, name=f"{c.input_name}_embedding")(ids))
+    features = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    hidden = features
+    for i, units in enumerate(config.hidden_units):
+        hidden = keras.layers.Dense(units, activation="relu", kernel_regularizer=keras.regularizers.L2(config.l2),
+                                    name=f"hidden_{i + 1}")(hidden)
+    # Zero-initialised beside the linear term: training starts from a linear model.
+    output = keras.layers.Dense(1, kernel_initializer="zeros" if config.linear_term else "glorot_uniform",
+                                kernel_regularizer=keras.regularizers.L2(config.l2), name="mlp_out")(hidden)
+    if config.linear_term:
+        output = keras.layers.Add(name="wide_and_deep")([keras.layers.Dense(1, name="linear")(features), output])
+    model = keras.Model(inputs, output, name=f"member_{index + 1}")
+    model.compile(keras.optimizers.Adam(config.learning_rate), loss="mse")
+    return model
+
+
+def ensemble(members: list[keras.Model], y_mean: float, y_std: float) -> keras.Model:
+    """Average of the members' standardised predictions, rescaled to the target's units."""
+    inputs = {name: keras.Input(shape=tensor.shape[1:], name=name, dtype=tensor.dtype)
+              for name, tensor in members[0].input.items()}
+    outputs = [member(inputs) for member in members]
+    mean = keras.layers.Average(name="average")(outputs) if len(outputs) > 1 else outputs[0]
+    prediction = keras.layers.Rescaling(scale=y_std, offset=y_mean, name="to_target_units")(mean)
+    return keras.Model(inputs, prediction, name="mlp_ensemble")
+
+
+def training_layout(raw: dict, columns: list[Column]) -> dict:
+    """Raw per-column arrays -> the MLP's inputs: numeric columns stacked into one [rows, n] block.
+
+    (Training on one block is several times faster than on one input per column.)
+    """
+    layout = {c.input_name: raw[c.input_name] for c in columns if c.kind != "numeric"}
+    numeric = [raw[c.input_name] for c in columns if c.kind == "numeric"]
+    if numeric:
+        layout[NUMERIC_BLOCK] = np.stack(numeric, axis=1)
+    return layout
+
+
+def with_named_columns(mlp: keras.Model, columns: list[Column]) -> keras.Model:
+    """The model to export: one 1-D input per raw column, numeric ones stacked for the MLP."""
+    inputs = {c.input_name: keras.Input(shape=(), name=c.input_name, dtype=DTYPES[c.kind]) for c in columns}
+    layout = {c.input_name: inputs[c.input_name] for c in columns if c.kind != "numeric"}
+    numeric = [keras.layers.Reshape((1,), name=f"{c.input_name}_column")(inputs[c.input_name])
+               for c in columns if c.kind == "numeric"]
+    if numeric:
+        layout[NUMERIC_BLOCK] = (keras.layers.Concatenate(name="stack_numeric")(numeric)
+                                 if len(numeric) > 1 else numeric[0])
+    return keras.Model(inputs, mlp(layout), name="tabular_regressor")
+
+
+
+# ## 4. Baselines
+def sklearn_frame(frame: pd.DataFrame, columns: list[Column], markers) -> pd.DataFrame:
+    """The same columns for scikit-learn: markers -> NaN in numbers, "" for missing text."""
+    table = {}
+    for column in columns:
+        values = frame[column.name]
+        if column.kind == "numeric":
+            numbers = pd.to_numeric(values).astype("float64")
+            table[column.name] = numbers.where(~numbers.isin(numeric_markers(markers)))
+        else:
+            table[column.name] = values.map(as_text)
+    return pd.DataFrame(table)
+
+
+def fit_baselines(x: pd.DataFrame, y: np.ndarray, columns: list[Column]) -> dict:
+    numeric = [c.name for c in columns if c.kind == "numeric"]
+    categorical = [c.name for c in columns if c.kind != "numeric"]
+    features = ColumnTransformer([
+        ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+         numeric),
+        ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical)])
+    return {"mean_predictor": DummyRegressor(strategy="mean").fit(x, y),
+            "linear_regression": make_pipeline(features, LinearRegression()).fit(x, y)}
+
+
+# ## 5. Metrics
+def regression_metrics(y: np.ndarray, predicted: np.ndarray, shift: float | None, notes: set) -> dict:
+    """scikit-learn's R², MSE, RMSE, MAE; kerasml's RMSLE and MAPE (%). Problems go to `notes`."""
+    metrics = {"test_r2": r2_score(y, predicted), "test_mse": mean_squared_error(y, predicted),
+               "test_rmse": root_mean_squared_error(y, predicted), "test_mae": mean_absolute_error(y, predicted)}
+    try:
+        metrics["test_rmsle"] = rmsle(y, predicted, shift=shift or 0.0)
+    except ValueError as error:
+        metrics["test_rmsle"] = None
+        notes.add(f"RMSLE left out: {error}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics["test_mape"] = mape(y, predicted)
+    notes.update(str(w.message) for w in caught)
+    return metrics
+
+
+def bootstrap_r2(y: np.ndarray, predictions: dict, resamples: int, seed: int) -> dict:
+    """Paired bootstrap over the test rows: 95% intervals of R² and of the model's R² minus linear
+    regression's (the same resampled rows for both, so shared luck cancels)."""
+    rows = np.random.default_rng(seed).integers(0, len(y), size=(resamples, len(y)))
+    resampled = y[rows]
+    total = np.sum((resampled - resampled.mean(axis=1, keepdims=True)) ** 2, axis=1)
+    r2 = {name: 1 - np.sum((resampled - p[rows]) ** 2, axis=1) / total for name, p in predictions.items()
+          if name in ("model", "linear_regression")}
+    interval = lambda values: [float(v) for v in np.percentile(values, [2.5, 97.5])]  # noqa: E731
+    return {"resamples": resamples, "model_r2_ci95": interval(r2["model"]),
+            "linear_regression_r2_ci95": interval(r2["linear_regression"]),
+            "r2_minus_linear_regression_ci95": interval(r2["model"] - r2["linear_regression"])}
+
+
+# ## 6. Train, evaluate, export
+def main(argv=None) -> dict:
+    run = start_run("regression", Config, argv, description=__doc__, quick=QUICK)
+    config = run.config
+    features, y, labelled, name = load_table(config)
+    # Column kinds from every row, before rows without a target go: junk errors name the file's line.
+    kinds, dropped = column_kinds(features, config, name)
+    frame = features.loc[labelled, list(kinds)].reset_index(drop=True)
+    train, test = split_rows(y, config)
+    columns = fit_columns(frame.iloc[train], kinds, config)
+    summary = data_summary(frame, y, labelled, columns, dropped, config, train, test, name)
+    for line in summary.pop("lines"):
+        run.log(line)
+
+    # One BLAS thread: on problems this small, more threads only wait for each other.
+    with run.timer("baselines"), threadpool_limits(limits=1):
+        table_sk = sklearn_frame(frame, columns, config.missing_markers)
+        baselines = fit_baselines(table_sk.iloc[train], y[train], columns)
+        predictions = {name: b.predict(table_sk.iloc[test]) for name, b in baselines.items()}
+
+    layout = training_layout(model_inputs(frame, columns), columns)
+    rows_of = lambda rows: {key: values[rows] for key, values in layout.items()}  # noqa: E731
+    y_mean, y_std = float(y[train].mean()), float(y[train].std())
+    standardized = (y - y_mean) / y_std
+    if config.members > 1:
+        folds = list(KFold(config.members, shuffle=True, random_state=config.seed).split(train))
+    else:
+        folds = [train_test_split(np.arange(len(train)), test_size=0.2, random_state=config.seed)]
+    members = []
+    with run.timer("train"):
+        for k, (fit, stop) in enumerate(folds):
+            run.log(f"member {k + 1}/{len(folds)}: {len(fit)} rows to fit, {len(stop)} to stop early")
+            member = build_member(config, columns, rows_of(train), k)
+            member.fit(rows_of(train[fit]), standardized[train[fit]],
+                       validation_data=(rows_of(train[stop]), standardized[train[stop]]),
+                       epochs=config.epochs, batch_size=config.batch_size, verbose=run.fit_verbose,
+                       callbacks=run.callbacks(patience=config.patience, tag=member_tag(k)))
+            members.append(member)
+    mlp = ensemble(members, y_mean, y_std)
+    model = with_named_columns(mlp, columns)  # the same weights, taking raw columns by name
+    predictions = {"model": mlp.predict(rows_of(test), verbose=0)[:, 0].astype("float64"), **predictions}
+
+    y_test, notes = y[test], set()
+    scores = {name: regression_metrics(y_test, p, config.rmsle_shift, notes) for name, p in predictions.items()}
+    for note in sorted(notes):
+        run.log(f"note: {note}")
+    linear_r2 = scores["linear_regression"]["test_r2"]
+    extra = {"data": summary, "serving": serving_signature(columns),
+             "bootstrap": bootstrap_r2(y_test, predictions, config.bootstrap, config.seed),
+             "bar": {"metric": "test_r2", "threshold": linear_r2 - 0.02, "value": scores["model"]["test_r2"],
+                     "met": bool(scores["model"]["test_r2"] >= linear_r2 - 0.02),
+                     "rule": "R² no worse than linear regression's minus 0.02"},
+             "notes": sorted(notes), "mape_units": "percent",
+             "rmsle_shift": config.rmsle_shift or 0.0}
+    low, high = extra["bootstrap"]["r2_minus_linear_regression_ci95"]
+    run.log(f"R² minus linear regression's: {scores['model']['test_r2'] - linear_r2:+.4f}, paired bootstrap 95% "
+            f"interval [{low:+.4f}, {high:+.4f}]")
+
+    pd.DataFrame({"row": test, "y_true": y_test, **predictions}).to_csv(run.dir / "test_predictions.csv",
+                                                                          index=False)
+    plot_results(run, y_test, predictions, len(members))
+    export(run, model, model_inputs(frame.iloc[test], columns))
+    return run.finish(dataset=name, metrics=scores.pop("model"), baselines=scores, extra=extra)
+
+
+def member_tag(k: int) -> str | None:
+    """Member 1 writes history.csv; member k > 1 history_member{k}.csv."""
+    return None if k == 0 else f"member{k + 1}"
+
+
+def data_summary(frame, y, labelled, columns, dropped, config, train, test, name) -> dict:
+    """What the run did with the data, for the report (and its log lines under "lines")."""
+    masks = {column: missing_mask(frame[column], config.missing_markers) for column in frame.columns}
+    missing = {column: int(mask.sum()) for column, mask in masks.items() if mask.any()}
+    rows_with_gaps = int(np.any(list(masks.values()), axis=0).sum())
+    by_encoding = {kind: [c.name for c in columns if c.encoding == kind] for kind in ("numeric", "one_hot", "embedding")}
+    summary = {
+        "rows": len(frame), "train_rows": len(train), "test_rows": len(test),
+        "rows_without_target_dropped": int((~labelled).sum()),
+        "target": {"min": float(y.min()), "median": float(np.median(y)), "max": float(y.max())},
+        "columns": by_encoding, "dropped_columns": dropped,
+        "missing_cells": missing, "rows_with_missing_cells": rows_with_gaps,
+        "missing_handling": "numeric: training median + a was-missing indicator column; categorical: the "
+                            "out-of-vocabulary slot (as is any category not seen in training)",
+    }
+    lines = [f"data: {name}: {len(frame)} rows with a target ({summary['rows_without_target_dropped']} without "
+             f"dropped), target from {y.min():g} to {y.max():g}",
+             f"split: {len(train)} train (in {config.members} folds) / {len(test)} test",
+             "columns: " + ", ".join(f"{len(v)} {k}" for k, v in by_encoding.items() if v)]
+    lines += [f"left out column {column!r}: {why}" for column, why in dropped.items()]
+    lines.append(f"missing cells: {missing} in {rows_with_gaps} rows; {summary['missing_handling']}"
+                 if missing else "missing cells: none")
+    return {**summary, "lines": lines}
+
+
+def serving_signature(columns: list[Column]) -> dict:
+    missing = {"numeric": "NaN", "string": '"" (or any unseen value)'}
+    return {
+        "endpoint": "serve(inputs_dict); or signatures['serving_default'](**inputs_dict)",
+        "inputs": {c.input_name: {"column": c.name, "dtype": DTYPES[c.kind], "shape": "[batch]",
+                                  "missing": missing[c.kind]} for c in columns},
+        "output": "float32 [batch, 1] predictions in the target's units",
+    }
+
+
+def plot_results(run, y, predictions: dict, n_members: int) -> None:
+    plots.plot_predicted_vs_actual(
+        run.plot_path("predicted_vs_actual.png"),
+        y, {"MLP ensemble": predictions["model"], "linear regression": predictions["linear_regression"]},
+        title="Test rows: predicted against actual")
+    curves, styles = {}, {}
+    for k in range(n_members):
+        tag = member_tag(k)
+        history = pd.read_csv(run.dir / (f"history_{tag}.csv" if tag else "history.csv"))
+        for key, part, line in (("val_loss", "held-out fold", "-"), ("loss", "training folds", "--")):
+            curves[f"member {k + 1}: {part}"] = history[key].to_numpy()
+            styles[f"member {k + 1}: {part}"] = {"color": f"C{k % 10}", "linestyle": line, "linewidth": 1}
+    plots.plot_lines(run.plot_path("history.png"), curves, styles=styles, xlabel="epoch",
+                     ylabel="MSE of the standardised target (+ L2)", title="Training of each member")
+
+
+def export(run, model: keras.Model, inputs: dict) -> None:
+    """model.keras and saved_model/, then a fresh reload must reproduce the model on raw test rows.
+
+    (Keras exports a dict-input model with `serve` taking one dict argument, so the
+    reload check passes the dict as a single positional input.)
+    """
+    if not run.options.export:
+        return
+    model.save(run.dir / "model.keras")
+    path = run.dir / "saved_model"
+    model.export(str(path), format="tf_saved_model", verbose=False)
+    verify_saved_model(path, [inputs], model.predict(inputs, verbose=0))
+    run.log(f"exported {path} (reload check passed)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
