@@ -18,13 +18,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_lines(path, lines: dict, x=None, title: str = "", xlabel: str = "", ylabel: str = "",
-               styles: dict | None = None) -> pathlib.Path:
-    """One line per entry of ``lines`` ({label: y}), sharing ``x``."""
+               styles: dict | None = None, yscale: str = "linear") -> pathlib.Path:
+    """One line per entry of ``lines`` ({label: y}), sharing ``x``; ``yscale="log"`` for
+    lines that differ by orders of magnitude."""
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for label, values in lines.items():
         style = (styles or {}).get(label, {})
         ax.plot(x if x is not None else range(len(values)), values, label=label, **style)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, yscale=yscale)
     ax.grid(alpha=0.3)
     ax.legend()
     return _save(fig, path)
