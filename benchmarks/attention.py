@@ -225,17 +225,9 @@ def run_additive(length, width, repeats, max_memory_gb):
 
 
 def environment():
-    import keras
-    import tensorflow as tf
+    from kerasml.recipe import environment as recipe_environment
 
-    return {
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "backend": keras.backend.backend(),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": len(os.sched_getaffinity(0)),
-    }
+    return {**recipe_environment(), "cpus": len(os.sched_getaffinity(0))}
 
 
 def run_comparisons(lengths, widths, heads_list, repeats, min_seconds):
