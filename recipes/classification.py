@@ -21,7 +21,25 @@ Run: python -m recipes.classification
     python -m recipes.classification --csv patients.csv --target outcome --categorical ward --drop patient_id
     python -m recipes.classification --tfds titanic --missing-markers -1 Unknown --drop boat body name ticket home.dest
 
-Results: to be filled from the measured default run (python -m benchmarks.run_recipes classification).
+Results: measured 2026-11-24 on x86_64, 2 cores shared with other jobs (Keras 3.15.1,
+    TensorFlow 2.21.0), seed 0, by `python -m benchmarks.run_recipes classification`
+    (30 s in all): breast_cancer, 114 test rows of which 42 malignant (the positive class).
+
+    |                     | accuracy | bal. acc. | precision | recall |   F1   | ROC AUC |   AP   |
+    |---------------------|----------|-----------|-----------|--------|--------|---------|--------|
+    | MLP                 |  0.9474  |  0.9435   |  0.9286   | 0.9286 | 0.9286 | 0.9934  | 0.9903 |
+    | majority class      |  0.6316  |  0.5000   |  0.0000   | 0.0000 | 0.0000 | 0.5000  | 0.3684 |
+    | logistic regression |  0.9649  |  0.9623   |  0.9524   | 0.9524 | 0.9524 | 0.9954  | 0.9932 |
+
+    Bar ROC AUC >= 0.99: met (0.9934). Logistic regression is ahead on every metric (it
+    misses 2 of the 42 malignant tumours, the MLP 3): these 30 measurements separate the
+    classes almost linearly, and 341 training rows leave an MLP little to add. With
+    `--seed 1` / `--seed 2` (other splits) the MLP's ROC AUC was 0.9980 / 0.9947, logistic
+    regression's 0.9987 / 0.9957.
+    digits, `python -m recipes.classification --dataset digits` (same day and machine,
+    40 s; 360 test rows, 10 classes, macro averages): MLP accuracy 0.9694, F1 0.9696,
+    ROC AUC 0.9961, mAP 0.9890; logistic regression 0.9667, 0.9667, 0.9985, 0.9867;
+    majority class 0.1000, 0.0182, 0.5000, 0.1000. Bar mAP >= 0.98: met (0.9890).
 
 ## 1. The data, its columns and its gaps
 
@@ -93,7 +111,19 @@ matrix. All are scikit-learn's. The test predictions are written to
 Accuracy counts every row alike, so the commoner class dominates it. For
 two classes the run also re-weights the same test predictions as if only
 `--rare-prevalence` (5%) of cases were positive
-(`kerasml.metrics.prevalence_weights`): what a screening setting would see.
+(`kerasml.metrics.prevalence_weights`, `rare_positive_view` in
+metrics.json): what a screening setting would see. In the default run the
+majority-class baseline is right on 63.2% of the test rows while finding
+none of the 42 malignant tumours (recall 0, balanced accuracy 0.50, F1 0).
+At 5% malignant it would be right 95.0% of the time and the MLP 95.7%: 0.7
+points apart, though the MLP finds 93% of malignant tumours and the
+baseline none. Balanced accuracy (0.94 against 0.50), recall, F1 (0.68
+against 0) and average precision (0.95 against 0.05) tell them apart.
+Rarity costs precision too: at 5% prevalence 54% of the MLP's alarms would
+be malignant, against 93% on the test split as it is (37% malignant). ROC
+AUC does not move with prevalence and average precision does, which is why
+both are reported. With class weighting the MLP is trained as if both
+classes were equally common (weights 1.34 malignant, 0.80 benign).
 
 ## 7. Export and serving
 
@@ -321,7 +351,8 @@ def missing_mask(values: pd.Series, markers) -> np.ndarray:
 
 
 def column_kinds(frame: pd.DataFrame, config: Config, integer_categorical, source: str):
-    """{column: kind} for the columns kept, and {column: why} for those left out.
+    """The frame (text columns of numbers converted), {column: kind} for the columns kept,
+    and {column: why} for those left out.
 
     Call before any rows are dropped: the error for junk in a numeric column
     names the line of the file (row i is line i + 2, after the header).
@@ -330,7 +361,7 @@ def column_kinds(frame: pd.DataFrame, config: Config, integer_categorical, sourc
     if unknown:
         raise ValueError(f"--categorical names column(s) {unknown} that the data does not have; "
                          f"its columns are {list(frame.columns)}.")
-    kinds, dropped = {}, {}
+    frame, kinds, dropped = frame.copy(), {}, {}
     for name in frame.columns:
         values = frame[name]
         missing = missing_mask(values, config.missing_markers)
@@ -346,9 +377,11 @@ def column_kinds(frame: pd.DataFrame, config: Config, integer_categorical, sourc
             filled = values[~missing].astype(str).str.strip()
             if pd.to_numeric(filled, errors="coerce").notna().mean() >= 0.8:
                 try:  # mostly numbers: name the first cell that is not one
-                    sources.to_numeric_column(values.where(~missing), source, first_data_line=2)
+                    frame[name] = sources.to_numeric_column(values.where(~missing), source, first_data_line=2)
                 except ValueError as error:
                     raise ValueError(f"{error} If {name!r} is categorical, pass --categorical {name}.") from None
+                kinds[name] = "numeric"  # numbers with marker cells ("?"), which are now NaN
+                continue
             distinct = filled.nunique()
             if distinct > max(IDENTIFIER_MIN_DISTINCT, 0.5 * len(frame)):
                 dropped[name] = (f"identifier-like text: {distinct} distinct values in {len(frame)} rows "
@@ -357,7 +390,7 @@ def column_kinds(frame: pd.DataFrame, config: Config, integer_categorical, sourc
                 kinds[name] = "string"
     if not kinds:
         raise ValueError(f"{source}: no usable feature columns are left ({dropped or 'none given'}).")
-    return kinds, dropped
+    return frame, kinds, dropped
 
 
 def safe_input_names(columns) -> dict[str, str]:
@@ -620,8 +653,8 @@ def main(argv=None) -> dict:
     config = run.config
     table = load_table(config)
     # Column kinds from every row, before unlabelled rows go: junk errors then name the file's line.
-    kinds, dropped = column_kinds(table.features, config, table.integer_categorical, table.name)
-    frame = table.features.loc[table.labelled, list(kinds)].reset_index(drop=True)
+    features, kinds, dropped = column_kinds(table.features, config, table.integer_categorical, table.name)
+    frame = features.loc[table.labelled, list(kinds)].reset_index(drop=True)
     labels, class_names, n_classes = table.labels, table.class_names, len(table.class_names)
     train, val, test = split_rows(labels, config)
     columns = fit_columns(frame.iloc[train], kinds, config)

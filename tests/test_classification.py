@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from sklearn import datasets
-from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score, confusion_matrix,
+from sklearn.metrics import (average_precision_score, balanced_accuracy_score, confusion_matrix,
                              f1_score, precision_score, recall_score, roc_auc_score)
 
 from kerasml.data.sources import DataUnavailableError
@@ -67,8 +67,8 @@ def check_metrics_against_sklearn(report, predictions):
         assert report["confusion_matrix"][name] == confusion_matrix(y, predicted).tolist()
 
 
-def serve(saved_model_dir, inputs):
-    reloaded = tf.saved_model.load(str(saved_model_dir))
+def serve(reloaded, inputs):
+    """The SavedModel's `serve`: one dict of 1-D column tensors."""
     return reloaded.serve({k: tf.constant(v) for k, v in inputs.items()}).numpy()
 
 
@@ -97,11 +97,12 @@ def test_quick_breast_cancer_metrics_rare_view_and_saved_model(tmp_path):
     rows = data.iloc[predictions["row"].to_numpy()]
     inputs = {name: rows[spec["column"]].to_numpy("float32") for name, spec in report["serving"]["inputs"].items()}
     assert "mean_radius" in inputs
-    served = serve(tmp_path / "saved_model", inputs)
+    reloaded = tf.saved_model.load(str(tmp_path / "saved_model"))  # fresh: no Keras, no recipe code
+    served = serve(reloaded, inputs)
     np.testing.assert_allclose(served, probabilities(predictions, "model", 2), atol=1e-5)
     inputs["mean_radius"][:3] = np.nan  # a missing value is filled inside the model
     keras_model = keras.saving.load_model(tmp_path / "model.keras")
-    served = serve(tmp_path / "saved_model", inputs)
+    served = serve(reloaded, inputs)
     np.testing.assert_allclose(served, keras_model.predict(inputs, verbose=0), rtol=1e-4, atol=1e-5)
     assert np.all(np.isfinite(served)) and np.allclose(served.sum(axis=1), 1, atol=1e-5)
 
@@ -131,21 +132,25 @@ def tabular_csv(path, rows=240, seed=0):
     frame.loc[[7, 8], "colour"] = np.nan
     frame.loc[[20], "outcome"] = np.nan
     frame.to_csv(path, index=False)
+    frame = pd.read_csv(path)
     return path, frame
 
 
 def test_csv_with_categorical_columns_and_missing_values(tmp_path):
     csv, frame = tabular_csv(tmp_path / "patients.csv")
+    frame = frame.astype({"size": object})
+    frame.loc[[12, 13], "size"] = "?"  # a missing-value marker in a numeric column
+    frame.to_csv(csv, index=False)
     run_dir = tmp_path / "run"
     report = classification.main(["--quick", "--output-dir", str(run_dir), "--csv", str(csv), "--target", "outcome",
-                                  "--categorical", "group", "--epochs", "5"])
+                                  "--categorical", "group", "--missing-markers", "?"])
     check_report(report, run_dir)
     data = report["data"]
     assert data["rows_without_label_dropped"] == 1 and data["rows"] == len(frame) - 1
     assert "id" in data["dropped_columns"]  # identifier-like text is left out, and said so
     assert data["columns"] == {"numeric": ["x", "size"], "one_hot": ["colour", "group"], "embedding": []}
     labelled = frame[frame["outcome"].notna()].reset_index(drop=True)
-    assert data["missing_cells"] == {"x": int(labelled["x"].isna().sum()),
+    assert data["missing_cells"] == {"x": int(labelled["x"].isna().sum()), "size": 2,
                                      "colour": int(labelled["colour"].isna().sum())}
     assert report["positive_class"] == labelled["outcome"].value_counts().idxmin()
     predictions = pd.read_csv(run_dir / "test_predictions.csv")
@@ -160,7 +165,8 @@ def test_csv_with_categorical_columns_and_missing_values(tmp_path):
     inputs = {"x": np.array([np.nan, 0.5, -1.0, 2.0], "float32"), "size": np.array([1, 5, 9, 3], "float32"),
               "colour": np.array(["", "red", "purple", "blue"], dtype=object),
               "group": np.array(["1", "3", "2", "7"], dtype=object)}
-    served = serve(run_dir / "saved_model", inputs)
+    reloaded = tf.saved_model.load(str(run_dir / "saved_model"))
+    served = serve(reloaded, inputs)
     keras_model = keras.saving.load_model(run_dir / "model.keras")
     np.testing.assert_allclose(served, keras_model.predict(inputs, verbose=0), rtol=1e-4, atol=1e-5)
     assert served.shape == (4, 2) and np.all(np.isfinite(served))
@@ -215,3 +221,11 @@ def test_bad_csv_input_names_the_column_and_what_to_change(tmp_path):
         run(rare, "--target", "outcome")
     with pytest.raises(ValueError, match=r"--drop names column\(s\) \['nope'\]"):
         run(csv, "--target", "outcome", "--drop", "nope")
+
+
+def test_same_seed_same_metrics(tmp_path):
+    argv = ["--quick", "--no-export", "--dataset", "wine"]
+    first = classification.main([*argv, "--output-dir", str(tmp_path / "a")])
+    second = classification.main([*argv, "--output-dir", str(tmp_path / "b")])
+    for key in METRIC_KEYS:
+        assert first["metrics"][key] == pytest.approx(second["metrics"][key], rel=1e-6), key

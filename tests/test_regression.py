@@ -47,8 +47,8 @@ def check_metrics_against_sklearn(report, predictions, shift=0.0):
     assert report["bar"]["met"] == (report["metrics"]["test_r2"] >= report["baselines"]["linear_regression"]["test_r2"] - 0.02)
 
 
-def serve(saved_model_dir, inputs):
-    reloaded = tf.saved_model.load(str(saved_model_dir))
+def serve(reloaded, inputs):
+    """The SavedModel's `serve`: one dict of 1-D column tensors."""
     return reloaded.serve({k: tf.constant(v) for k, v in inputs.items()}).numpy()
 
 
@@ -63,12 +63,13 @@ def test_quick_diabetes_metrics_and_saved_model_on_raw_rows(tmp_path):
     data = datasets.load_diabetes(as_frame=True, scaled=False).data
     rows = data.iloc[predictions["row"].to_numpy()]
     inputs = {name: rows[spec["column"]].to_numpy("float32") for name, spec in report["serving"]["inputs"].items()}
-    served = serve(tmp_path / "saved_model", inputs)
+    reloaded = tf.saved_model.load(str(tmp_path / "saved_model"))  # fresh: no Keras, no recipe code
+    served = serve(reloaded, inputs)
     assert served.shape == (89, 1)
     np.testing.assert_allclose(served[:, 0], predictions["model"], rtol=1e-5, atol=1e-3)
     inputs["bmi"][:5] = np.nan  # filled inside the model
     keras_model = keras.saving.load_model(tmp_path / "model.keras")
-    served = serve(tmp_path / "saved_model", inputs)
+    served = serve(reloaded, inputs)
     np.testing.assert_allclose(served, keras_model.predict(inputs, verbose=0), rtol=1e-5, atol=1e-3)
     assert np.all(np.isfinite(served))
 
@@ -113,7 +114,8 @@ def test_csv_with_categories_gaps_a_negative_target_and_an_rmsle_shift(tmp_path)
     inputs = {"x": np.array([0.0, 1.0, np.nan], "float32"), "rooms": np.array([np.nan, 2, 3], "float32"),
               "district": np.array(["north", "", "west"], dtype=object)}
     keras_model = keras.saving.load_model(run_dir / "model.keras")
-    np.testing.assert_allclose(serve(run_dir / "saved_model", inputs), keras_model.predict(inputs, verbose=0),
+    reloaded = tf.saved_model.load(str(run_dir / "saved_model"))
+    np.testing.assert_allclose(serve(reloaded, inputs), keras_model.predict(inputs, verbose=0),
                                rtol=1e-5, atol=1e-4)
 
 
@@ -156,3 +158,11 @@ def test_bad_csv_input_names_the_column_and_what_to_change(tmp_path):
     frame.head(12).to_csv(few, index=False)
     with pytest.raises(ValueError, match="only 11 rows have a value"):
         run(few, "--target", "change")
+
+
+def test_same_seed_same_metrics(tmp_path):
+    argv = ["--quick", "--no-export", "--epochs", "2", "--bootstrap", "50"]
+    first = regression.main([*argv, "--output-dir", str(tmp_path / "a")])
+    second = regression.main([*argv, "--output-dir", str(tmp_path / "b")])
+    for key in METRIC_KEYS:
+        assert first["metrics"][key] == pytest.approx(second["metrics"][key], rel=1e-6), key
