@@ -235,7 +235,7 @@ class Run:
         path = self.dir / "saved_model"
         model.export(str(path), format="tf_saved_model", verbose=False)
         expected = model.predict(example_inputs, verbose=0)
-        verify_saved_model(path, example_inputs, expected, atol=atol)
+        verify_saved_model(path, [example_inputs], expected, atol=atol)  # serve takes one argument
         self.log(f"exported {path} (reload check passed)")
         return path
 
@@ -272,12 +272,16 @@ class Run:
 
 
 def verify_saved_model(path, inputs, expected, endpoint: str = "serve", atol: float = 1e-4) -> None:
-    """Reload a SavedModel in TensorFlow and compare its ``endpoint`` with ``expected``."""
+    """Reload a SavedModel in TensorFlow and compare its ``endpoint`` with ``expected``.
+
+    ``inputs`` is the endpoint's one argument, or a list of its positional
+    arguments. ``model.export`` gives ``serve`` a single argument (the tensor,
+    list or dict the model was built on): for a list- or dict-input model pass
+    ``[inputs]``.
+    """
     reloaded = tf.saved_model.load(str(path))
     if isinstance(inputs, (list, tuple)):
         served = getattr(reloaded, endpoint)(*inputs)
-    elif isinstance(inputs, dict):
-        served = getattr(reloaded, endpoint)(**inputs)
     else:
         served = getattr(reloaded, endpoint)(inputs)
     served_flat = [np.asarray(t) for t in tf.nest.flatten(served)]

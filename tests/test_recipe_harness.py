@@ -87,6 +87,18 @@ def test_export_round_trip_and_mismatch_is_loud(tmp_path):
         verify_saved_model(path, x, model.predict(x, verbose=0) + 1.0)
 
 
+def test_export_of_dict_and_list_input_models(tmp_path):
+    a, b = keras.Input((2,), name="a"), keras.Input((3,), name="b")
+    joined = keras.layers.Dense(1)(keras.layers.Concatenate()([a, b]))
+    rng = np.random.default_rng(2)
+    inputs = {"a": rng.standard_normal((4, 2)).astype("float32"),
+              "b": rng.standard_normal((4, 3)).astype("float32")}
+    run = start_run("demo", DemoConfig, ["--output-dir", str(tmp_path / "dict")])
+    run.export(keras.Model({"a": a, "b": b}, joined), inputs)
+    run = start_run("demo", DemoConfig, ["--output-dir", str(tmp_path / "list")])
+    run.export(keras.Model([a, b], joined), [inputs["a"], inputs["b"]])
+
+
 def test_finish_writes_plain_json_and_prints_table(tmp_path, capsys):
     run = start_run("demo", DemoConfig, ["--output-dir", str(tmp_path), "--no-export"])
     report = run.finish("demo data", {"test_mae": np.float32(1.5), "test_bad": float("nan")},
