@@ -26,7 +26,7 @@ def recipe_section(report):
     keys = [k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     env = report["environment"]
     lines = [f"#### `{report['recipe']}` — {report['dataset']}", "",
-             f"Default run, measured {report['measured'][:10]} on {env['machine']} (Keras {env['keras']}, "
+             f"`{report.get('command', 'python -m recipes.' + report['recipe'])}`, measured {report['measured'][:10]} on {env['machine']} (Keras {env['keras']}, "
              f"TensorFlow {env['tensorflow']}), {report['timing']['total_seconds']:.0f} s in all.", "",
              "| | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|",
              "| **model** | " + " | ".join(f"**{fmt(metrics[k])}**" for k in keys) + " |"]
