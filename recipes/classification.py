@@ -57,6 +57,8 @@ identifiers, not categories, and are left out; the run says so. Rows
 without a label are dropped and counted; a label column with a single
 class, or a class too rare to appear in every split, is an error that
 says what to change. The report lists the missing cells of every column.
+The column typing is `kerasml.data.tabular.column_kinds` (shared with
+recipes.regression; `missing_mask` says which cells are gaps).
 
 ## 2. Splits
 
@@ -77,8 +79,10 @@ validation into an input of millions and the validation loss into 280). Categori
 through `StringLookup` (text) or `IntegerLookup` (integer codes) with the
 training vocabulary: one-hot when there are at most `--one-hot-max`
 categories, else a learned `Embedding`. A missing or never-seen category
-maps to the lookup's out-of-vocabulary slot. An MLP with L2 weight decay
-and dropout ends in a softmax over the classes.
+maps to the lookup's out-of-vocabulary slot. `kerasml.data.tabular.fit_columns`
+fits the vocabularies and encodings, `encoded_features` builds these layers
+(the filling is the `kerasml.layers.FillMissing` layer). An MLP with L2
+weight decay and dropout ends in a softmax over the classes.
 
 ## 4. Class weighting
 
@@ -94,7 +98,8 @@ The majority class (scikit-learn `DummyClassifier(strategy="prior")`: it
 always predicts the commonest training class and scores every row with the
 training class frequencies) and logistic regression with the same class
 weighting on the same features (median filling with missing indicators,
-standardisation, one-hot). Baselines are fitted on training + validation
+standardisation, one-hot: `kerasml.data.tabular.sklearn_frame` and
+`sklearn_features`). Baselines are fitted on training + validation
 rows, which they cannot misuse, since they have no epochs to stop.
 
 ## 6. Metrics, and why accuracy misleads
@@ -127,8 +132,11 @@ classes were equally common (weights 1.34 malignant, 0.80 benign).
 
 ## 7. Export and serving
 
-`model.keras` and `saved_model/`. The SavedModel's `serve` endpoint takes
-ONE argument, a dict with one entry per feature column (names made safe:
+`model.keras` and `saved_model/` (`run.export`, which reloads the SavedModel
+and checks it on the raw test rows). The network trains on the numeric
+columns stacked into one block (`kerasml.data.tabular.training_layout`);
+`with_named_columns` gives the exported model one input per column again.
+The SavedModel's `serve` endpoint takes ONE argument, a dict with one entry per feature column (names made safe:
 "mean radius" -> "mean_radius"), each a 1-D tensor over the batch: float32
 for numeric columns (NaN for missing), string for text columns ("" for
 missing), int64 for integer categorical ones; `signatures["serving_default"]`
@@ -140,7 +148,6 @@ whose `serving` entry lists every input.
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
 from typing import Literal
 
@@ -149,23 +156,21 @@ import kerasml  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras  # isort: skip
 import numpy as np  # isort: skip
 import pandas as pd  # isort: skip
-from sklearn.compose import ColumnTransformer  # isort: skip
 from sklearn.dummy import DummyClassifier  # isort: skip
-from sklearn.impute import SimpleImputer  # isort: skip
 from sklearn.linear_model import LogisticRegression  # isort: skip
 from sklearn.metrics import (  # isort: skip
     accuracy_score, average_precision_score, balanced_accuracy_score, confusion_matrix, f1_score,
     precision_recall_curve, precision_score, recall_score, roc_auc_score, roc_curve)
 from sklearn.model_selection import train_test_split  # isort: skip
 from sklearn.pipeline import make_pipeline  # isort: skip
-from sklearn.preprocessing import OneHotEncoder, StandardScaler, label_binarize  # isort: skip
+from sklearn.preprocessing import label_binarize  # isort: skip
 from sklearn.utils.class_weight import compute_class_weight  # isort: skip
 from threadpoolctl import threadpool_limits  # isort: skip
 
 from kerasml import plots  # noqa: E402
-from kerasml.data import sources  # noqa: E402
+from kerasml.data import sources, tabular  # noqa: E402
 from kerasml.metrics import prevalence_weights  # noqa: E402
-from kerasml.recipe import RecipeConfig, field, start_run, verify_saved_model  # noqa: E402
+from kerasml.recipe import RecipeConfig, field, start_run  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -201,9 +206,6 @@ class Config(RecipeConfig):
 QUICK = {"epochs": 3, "hidden_units": (16,), "patience": 2}
 MIN_ROWS_PER_CLASS = 5
 MAX_CLASSES = 100
-IDENTIFIER_MIN_DISTINCT = 20
-DTYPES = {"numeric": "float32", "string": "string", "integer": "int64"}
-NUMERIC_BLOCK = "numeric_block"  # the MLP's input of stacked numeric columns (not a column name)
 
 
 # ## 1. Data
@@ -217,29 +219,14 @@ class Table:
     integer_categorical: list[str] = dataclasses.field(default_factory=list)
 
 
-@dataclasses.dataclass
-class Column:
-    name: str                   # column in the data
-    input_name: str             # the model's (and SavedModel's) input name
-    kind: str                   # "numeric", "string" or "integer"
-    encoding: str = "numeric"   # "numeric", "one_hot" or "embedding"
-    vocabulary: list = dataclasses.field(default_factory=list)
-
-
 def load_table(config: Config) -> Table:
     """Features and labels from the embedded set, a CSV file or tensorflow-datasets."""
     if config.csv and config.tfds:
         raise SystemExit("Give --csv or --tfds, not both.")
     if config.csv:
-        if not config.target:
-            raise SystemExit("--csv needs --target COL: the column that holds the class labels.")
-        try:
-            frame = sources.read_csv(config.csv, required=[config.target])
-        except ValueError as error:
-            if "no column" not in str(error):
-                raise
-            raise ValueError(f"{error} Pass the label column's name with --target.") from None
-        features, raw_labels = frame.drop(columns=[config.target]), frame[config.target]
+        features, raw_labels = tabular.read_csv_with_target(
+            config.csv, config.target, what="the column that holds the class labels",
+            hint="the label column's name")
         names, integer_categorical, name = None, [], f"{config.csv} (target {config.target})"
     elif config.tfds:
         features, raw_labels, names, integer_categorical = read_tfds(config)
@@ -247,10 +234,7 @@ def load_table(config: Config) -> Table:
     else:
         features, raw_labels, names, name = read_embedded(config.dataset)
         integer_categorical = []
-    unknown = [c for c in config.drop if c not in features.columns]
-    if unknown:
-        raise ValueError(f"--drop names column(s) {unknown} that the data does not have; "
-                         f"its columns are {list(features.columns)}.")
+    tabular.require_columns(features, config.drop, "--drop")
     labels, class_names, labelled = encode_labels(raw_labels, names, name, config.target or "label")
     return Table(features.drop(columns=list(config.drop)), labels, class_names, name, labelled,
                  integer_categorical)
@@ -332,118 +316,11 @@ def encode_labels(raw: pd.Series, names, source: str, column: str):
     return labels.astype("int64"), class_names, keep
 
 
-def numeric_markers(markers) -> list[float]:
-    found = []
-    for marker in markers:
-        try:
-            found.append(float(marker))
-        except ValueError:
-            pass
-    return found
-
-
-def missing_mask(values: pd.Series, markers) -> np.ndarray:
-    """True where a cell is missing: NaN, empty text, or one of the markers."""
-    if pd.api.types.is_numeric_dtype(values):
-        return (values.isna() | values.isin(numeric_markers(markers))).to_numpy()
-    text = values.astype(str).str.strip()
-    return (values.isna() | (text == "") | text.isin([str(m) for m in markers])).to_numpy()
-
-
-def column_kinds(frame: pd.DataFrame, config: Config, integer_categorical, source: str):
-    """The frame (text columns of numbers converted), {column: kind} for the columns kept,
-    and {column: why} for those left out.
-
-    Call before any rows are dropped: the error for junk in a numeric column
-    names the line of the file (row i is line i + 2, after the header).
-    """
-    unknown = [c for c in config.categorical if c not in frame.columns]
-    if unknown:
-        raise ValueError(f"--categorical names column(s) {unknown} that the data does not have; "
-                         f"its columns are {list(frame.columns)}.")
-    frame, kinds, dropped = frame.copy(), {}, {}
-    for name in frame.columns:
-        values = frame[name]
-        missing = missing_mask(values, config.missing_markers)
-        if missing.all():
-            dropped[name] = "every cell is missing"
-        elif name in config.categorical:
-            kinds[name] = "string"
-        elif name in integer_categorical:
-            kinds[name] = "integer"
-        elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            kinds[name] = "numeric"
-        else:
-            filled = values[~missing].astype(str).str.strip()
-            if pd.to_numeric(filled, errors="coerce").notna().mean() >= 0.8:
-                try:  # mostly numbers: name the first cell that is not one
-                    frame[name] = sources.to_numeric_column(values.where(~missing), source, first_data_line=2)
-                except ValueError as error:
-                    raise ValueError(f"{error} If {name!r} is categorical, pass --categorical {name}.") from None
-                kinds[name] = "numeric"  # numbers with marker cells ("?"), which are now NaN
-                continue
-            distinct = filled.nunique()
-            if distinct > max(IDENTIFIER_MIN_DISTINCT, 0.5 * len(frame)):
-                dropped[name] = (f"identifier-like text: {distinct} distinct values in {len(frame)} rows "
-                                 f"(--categorical {name} keeps it, embedded)")
-            else:
-                kinds[name] = "string"
-    if not kinds:
-        raise ValueError(f"{source}: no usable feature columns are left ({dropped or 'none given'}).")
-    return frame, kinds, dropped
-
-
-def safe_input_names(columns) -> dict[str, str]:
-    """Column name -> a valid, unique model input name ("mean radius" -> "mean_radius")."""
-    names, used = {}, {NUMERIC_BLOCK}
-    for column in columns:
-        base = re.sub(r"\W", "_", str(column)).strip("_") or "column"
-        base = base if base[0].isalpha() else f"c_{base}"
-        name, n = base, 2
-        while name in used:
-            name, n = f"{base}_{n}", n + 1
-        used.add(name)
-        names[column] = name
-    return names
-
-
-def fit_columns(frame: pd.DataFrame, kinds: dict, config: Config) -> list[Column]:
-    """Columns with their encodings and vocabularies, from the training rows only."""
-    input_names = safe_input_names(kinds)
-    columns = []
-    for name, kind in kinds.items():
-        column = Column(name, input_names[name], kind)
-        if kind != "numeric":
-            values = frame[name][~missing_mask(frame[name], config.missing_markers)]
-            values = values.map(as_text) if kind == "string" else values.astype("int64")
-            counts = values.value_counts()
-            column.vocabulary = sorted(counts.index.tolist(), key=lambda v: (-counts[v], str(v)))
-            column.encoding = "one_hot" if len(column.vocabulary) <= config.one_hot_max else "embedding"
-        columns.append(column)
-    return columns
-
-
-def as_text(value) -> str:
-    """A categorical cell as text, as written in a CSV ("3", not "3.0"); missing -> ""."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def model_inputs(frame: pd.DataFrame, columns: list[Column]) -> dict[str, np.ndarray]:
-    """Raw rows as the model takes them: one 1-D array per column."""
-    inputs = {}
-    for column in columns:
-        values = frame[column.name]
-        if column.kind == "numeric":
-            inputs[column.input_name] = pd.to_numeric(values).to_numpy("float32")
-        elif column.kind == "string":
-            inputs[column.input_name] = np.array([as_text(v) for v in values], dtype=object)
-        else:
-            inputs[column.input_name] = values.to_numpy("int64")
-    return inputs
+# Column kinds, vocabularies and the model's input arrays: kerasml.data.tabular, which
+# regression shares. `tabular.column_kinds` types every column (numeric, text or
+# integer-coded categorical, or left out with a reason), `tabular.fit_columns` fits
+# vocabularies and encodings on the training rows, `tabular.model_inputs` turns rows into
+# one 1-D array per column, and `tabular.missing_mask` says which cells are gaps.
 
 
 # ## 2. Splits
@@ -457,72 +334,14 @@ def split_rows(labels: np.ndarray, config: Config):
 
 
 # ## 3. Model
-@keras.saving.register_keras_serializable(package="recipes.classification")
-class FillMissing(keras.layers.Layer):
-    """Missing numbers (NaN, or equal to a marker) -> per-column fill values; appends a
-    0/1 "was missing" column for each column index in ``indicators``.
+def build_model(config: Config, columns: list[tabular.Column], train: dict, n_classes: int) -> keras.Model:
+    """The MLP with its preprocessing, on the training layout (numeric columns stacked).
 
-    Input [batch, columns] -> output [batch, columns + len(indicators)].
+    The preprocessing (median filling with was-missing columns by
+    `kerasml.layers.FillMissing`, Normalization, lookups one-hot or embedded) is
+    `kerasml.data.tabular.encoded_features`, fitted on `train`.
     """
-
-    def __init__(self, fill_values, indicators=(), markers=(), **kwargs):
-        super().__init__(**kwargs)
-        self.fill_values = [float(v) for v in fill_values]
-        self.indicators = [int(i) for i in indicators]
-        self.markers = [float(m) for m in markers]
-
-    def call(self, x):
-        missing = keras.ops.isnan(x)
-        for marker in self.markers:
-            missing = keras.ops.logical_or(missing, keras.ops.equal(x, marker))
-        fill = keras.ops.convert_to_tensor(self.fill_values, dtype=x.dtype)
-        filled = keras.ops.where(missing, fill[None, :], x)
-        if not self.indicators:
-            return filled
-        flags = keras.ops.take(keras.ops.cast(missing, x.dtype), self.indicators, axis=1)
-        return keras.ops.concatenate([filled, flags], axis=1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1] + len(self.indicators))
-
-    def get_config(self):
-        return {**super().get_config(), "fill_values": self.fill_values, "indicators": self.indicators,
-                "markers": self.markers}
-
-
-def build_model(config: Config, columns: list[Column], train: dict, n_classes: int) -> keras.Model:
-    """The MLP with its preprocessing, on the training layout (numeric columns stacked)."""
-    inputs = {c.input_name: keras.Input(shape=(), name=c.input_name, dtype=DTYPES[c.kind])
-              for c in columns if c.kind != "numeric"}
-    parts = []
-    if NUMERIC_BLOCK in train:
-        x = train[NUMERIC_BLOCK]
-        inputs[NUMERIC_BLOCK] = keras.Input(shape=(x.shape[1],), name=NUMERIC_BLOCK)
-        markers = numeric_markers(config.missing_markers)
-        missing = np.isnan(x) | np.isin(x, markers)
-        fill = FillMissing(np.nanmedian(np.where(missing, np.nan, x), axis=0),
-                           indicators=np.flatnonzero(missing.any(axis=0)), markers=markers,
-                           name="fill_missing")
-        filled = keras.ops.convert_to_numpy(fill(x))
-        # A column constant in training is centred but not scaled (as StandardScaler does): dividing
-        # by its zero spread would turn any other value met later into an enormous input.
-        variance = np.where(filled.var(axis=0) > 0, filled.var(axis=0), 1.0)
-        standardize = keras.layers.Normalization(mean=filled.mean(axis=0), variance=variance,
-                                                 name="standardize")
-        parts.append(standardize(fill(inputs[NUMERIC_BLOCK])))
-    for c in columns:
-        if c.kind == "numeric":
-            continue
-        lookup = keras.layers.StringLookup if c.kind == "string" else keras.layers.IntegerLookup
-        if c.encoding == "one_hot":
-            parts.append(lookup(vocabulary=c.vocabulary, output_mode="one_hot",
-                                name=f"{c.input_name}_one_hot")(inputs[c.input_name]))
-        else:
-            ids = lookup(vocabulary=c.vocabulary, name=f"{c.input_name}_lookup")(inputs[c.input_name])
-            size = len(c.vocabulary) + 1  # + the out-of-vocabulary slot
-            dim = min(16, round(1.6 * size ** 0.56))
-            parts.append(keras.layers.Embedding(size, dim, name=f"{c.input_name}_embedding")(ids))
-    x = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    inputs, x = tabular.encoded_features(columns, train, config.missing_markers)
     for i, units in enumerate(config.hidden_units):
         x = keras.layers.Dense(units, activation="relu", kernel_regularizer=keras.regularizers.L2(config.l2),
                                name=f"hidden_{i + 1}")(x)
@@ -535,29 +354,9 @@ def build_model(config: Config, columns: list[Column], train: dict, n_classes: i
     return model
 
 
-def training_layout(raw: dict, columns: list[Column]) -> dict:
-    """Raw per-column arrays -> the MLP's inputs: numeric columns stacked into one [rows, n] block.
-
-    (Training on one block is several times faster than on one input per
-    column; the exported model takes the columns by name and stacks them itself.)
-    """
-    layout = {c.input_name: raw[c.input_name] for c in columns if c.kind != "numeric"}
-    numeric = [raw[c.input_name] for c in columns if c.kind == "numeric"]
-    if numeric:
-        layout[NUMERIC_BLOCK] = np.stack(numeric, axis=1)
-    return layout
-
-
-def with_named_columns(mlp: keras.Model, columns: list[Column]) -> keras.Model:
-    """The model to export: one 1-D input per raw column, numeric ones stacked for the MLP."""
-    inputs = {c.input_name: keras.Input(shape=(), name=c.input_name, dtype=DTYPES[c.kind]) for c in columns}
-    layout = {c.input_name: inputs[c.input_name] for c in columns if c.kind != "numeric"}
-    numeric = [keras.layers.Reshape((1,), name=f"{c.input_name}_column")(inputs[c.input_name])
-               for c in columns if c.kind == "numeric"]
-    if numeric:
-        layout[NUMERIC_BLOCK] = (keras.layers.Concatenate(name="stack_numeric")(numeric)
-                                 if len(numeric) > 1 else numeric[0])
-    return keras.Model(inputs, mlp(layout), name="tabular_classifier")
+# Training takes the numeric columns stacked into one block (`tabular.training_layout`:
+# several times faster than one input per column); the exported model takes the raw
+# columns by name and stacks them itself (`tabular.with_named_columns`).
 
 
 # ## 4. Class weights
@@ -567,29 +366,11 @@ def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
 
 
 # ## 5. Baselines
-def sklearn_frame(frame: pd.DataFrame, columns: list[Column], markers) -> pd.DataFrame:
-    """The same columns for scikit-learn: markers -> NaN in numbers, "" for missing text."""
-    table = {}
-    for column in columns:
-        values = frame[column.name]
-        if column.kind == "numeric":
-            numbers = pd.to_numeric(values).astype("float64")
-            table[column.name] = numbers.where(~numbers.isin(numeric_markers(markers)))
-        elif column.kind == "string":
-            table[column.name] = values.map(as_text)
-        else:
-            table[column.name] = values.astype("int64")
-    return pd.DataFrame(table)
-
-
-def fit_baselines(x: pd.DataFrame, y: np.ndarray, columns: list[Column], config: Config) -> dict:
-    numeric = [c.name for c in columns if c.kind == "numeric"]
-    categorical = [c.name for c in columns if c.kind != "numeric"]
-    features = ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
-         numeric),
-        ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical)])
-    logistic = make_pipeline(features, LogisticRegression(
+# The same columns for scikit-learn: `tabular.sklearn_frame` (markers -> NaN, "" for
+# missing text) and `tabular.sklearn_features` (the model's preprocessing as a
+# ColumnTransformer).
+def fit_baselines(x: pd.DataFrame, y: np.ndarray, columns: list[tabular.Column], config: Config) -> dict:
+    logistic = make_pipeline(tabular.sklearn_features(columns), LogisticRegression(
         max_iter=5000, class_weight="balanced" if config.class_weight else None))
     return {"majority_class": DummyClassifier(strategy="prior").fit(x, y),
             "logistic_regression": logistic.fit(x, y)}
@@ -653,11 +434,14 @@ def main(argv=None) -> dict:
     config = run.config
     table = load_table(config)
     # Column kinds from every row, before unlabelled rows go: junk errors then name the file's line.
-    features, kinds, dropped = column_kinds(table.features, config, table.integer_categorical, table.name)
+    features, kinds, dropped = tabular.column_kinds(
+        table.features, table.name, categorical=config.categorical, markers=config.missing_markers,
+        integer_categorical=table.integer_categorical)
     frame = features.loc[table.labelled, list(kinds)].reset_index(drop=True)
     labels, class_names, n_classes = table.labels, table.class_names, len(table.class_names)
     train, val, test = split_rows(labels, config)
-    columns = fit_columns(frame.iloc[train], kinds, config)
+    columns = tabular.fit_columns(frame.iloc[train], kinds, markers=config.missing_markers,
+                                  one_hot_max=config.one_hot_max)
     positive = choose_positive(config, labels[train], class_names) if n_classes == 2 else None
     summary = data_summary(table, frame, columns, dropped, config, (train, val, test), positive)
     for line in summary.pop("lines"):
@@ -666,22 +450,22 @@ def main(argv=None) -> dict:
     # One BLAS thread: on problems this small, more threads only wait for each other
     # (logistic regression on digits took 7 s instead of 0.1 s on a busy 2-core machine).
     with run.timer("baselines"), threadpool_limits(limits=1):
-        table_sk = sklearn_frame(frame, columns, config.missing_markers)
+        table_sk = tabular.sklearn_frame(frame, columns, config.missing_markers)
         seen = np.concatenate([train, val])
         baselines = fit_baselines(table_sk.iloc[seen], labels[seen], columns, config)
         baseline_probabilities = {name: as_probabilities(b.predict_proba(table_sk.iloc[test]))
                                   for name, b in baselines.items()}
 
-    raw = {name: model_inputs(frame.iloc[rows], columns)
+    raw = {name: tabular.model_inputs(frame.iloc[rows], columns)
            for name, rows in (("train", train), ("val", val), ("test", test))}
-    inputs = {name: training_layout(values, columns) for name, values in raw.items()}
+    inputs = {name: tabular.training_layout(values, columns) for name, values in raw.items()}
     weights = class_weights(labels[train], n_classes) if config.class_weight else None
     mlp = build_model(config, columns, inputs["train"], n_classes)
     with run.timer("train"):
         mlp.fit(inputs["train"], labels[train], validation_data=(inputs["val"], labels[val]),
                 epochs=config.epochs, batch_size=config.batch_size, class_weight=weights,
                 verbose=run.fit_verbose, callbacks=run.callbacks(patience=config.patience))
-    model = with_named_columns(mlp, columns)  # the same weights, taking raw columns by name
+    model = tabular.with_named_columns(mlp, columns, "tabular_classifier")  # raw columns by name
     probabilities = {"model": as_probabilities(mlp.predict(inputs["test"], verbose=0)),
                      **baseline_probabilities}
 
@@ -705,7 +489,7 @@ def main(argv=None) -> dict:
 
     save_predictions(run, test, y_test, probabilities)
     plot_results(run, y_test, probabilities, np.array(matrices["model"]), class_names, positive)
-    export(run, model, raw["test"])
+    run.export(model, raw["test"])  # model.keras, saved_model/, and a reload check on raw test rows
     return run.finish(dataset=table.name, metrics=scores.pop("model"), baselines=scores, extra=extra)
 
 
@@ -722,39 +506,28 @@ def choose_positive(config: Config, train_labels: np.ndarray, class_names: list[
 
 def data_summary(table: Table, frame, columns, dropped, config, splits, positive) -> dict:
     """What the run did with the data, for the report (and its log lines under "lines")."""
-    masks = {name: missing_mask(frame[name], config.missing_markers) for name in frame.columns}
-    missing = {name: int(mask.sum()) for name, mask in masks.items() if mask.any()}
-    rows_with_gaps = int(np.any(list(masks.values()), axis=0).sum())
-    by_encoding = {kind: [c.name for c in columns if c.encoding == kind] for kind in ("numeric", "one_hot", "embedding")}
+    columns_summary, column_lines = tabular.describe_columns(frame, columns, dropped, config.missing_markers)
     counts = np.bincount(table.labels, minlength=len(table.class_names))
     train, val, test = splits
     summary = {
         "rows": len(frame), "train_rows": len(train), "val_rows": len(val), "test_rows": len(test),
         "rows_without_label_dropped": int((~table.labelled).sum()),
         "class_counts": {name: int(n) for name, n in zip(table.class_names, counts)},
-        "columns": by_encoding, "dropped_columns": dropped,
-        "missing_cells": missing, "rows_with_missing_cells": rows_with_gaps,
-        "missing_handling": "numeric: training median + a was-missing indicator column; categorical: the "
-                            "out-of-vocabulary slot (as is any category not seen in training)",
+        **columns_summary,
     }
     lines = [f"data: {table.name}: {len(frame)} labelled rows ({summary['rows_without_label_dropped']} "
              f"without a label dropped), {len(table.class_names)} classes {summary['class_counts']}",
              f"split: {len(train)} train / {len(val)} validation / {len(test)} test (stratified)",
-             "columns: " + ", ".join(f"{len(v)} {k}" for k, v in by_encoding.items() if v)]
-    lines += [f"left out column {name!r}: {why}" for name, why in dropped.items()]
-    lines.append(f"missing cells: {missing} in {rows_with_gaps} rows; {summary['missing_handling']}"
-                 if missing else "missing cells: none")
+             *column_lines]
     if positive is not None:
         lines.append(f"positive class: {table.class_names[positive]!r}")
     return {**summary, "lines": lines}
 
 
-def serving_signature(columns: list[Column], class_names: list[str]) -> dict:
-    missing = {"numeric": "NaN", "string": '"" (or any unseen value)', "integer": "(no missing codes)"}
+def serving_signature(columns: list[tabular.Column], class_names: list[str]) -> dict:
     return {
         "endpoint": "serve(inputs_dict); or signatures['serving_default'](**inputs_dict)",
-        "inputs": {c.input_name: {"column": c.name, "dtype": DTYPES[c.kind], "shape": "[batch]",
-                                  "missing": missing[c.kind]} for c in columns},
+        "inputs": tabular.serving_inputs(columns),
         "output": f"float32 [batch, {len(class_names)}] class probabilities, classes {class_names}",
     }
 
@@ -798,21 +571,6 @@ def plot_results(run, y, probabilities: dict, matrix, class_names, positive) -> 
     plots.plot_curves(run.plot_path("pr_curves.png"), pr, title=f"Test precision-recall: {subject}",
                       xlabel="recall", ylabel="precision", baseline=chance, chance_label=chance_label)
     plots.plot_history(run.dir / "history.csv", run.plot_path("history.png"), metrics=("loss", "accuracy"))
-
-
-def export(run, model: keras.Model, inputs: dict) -> None:
-    """model.keras and saved_model/, then a fresh reload must reproduce the model on raw test rows.
-
-    (Keras exports a dict-input model with `serve` taking one dict argument, so the
-    reload check passes the dict as a single positional input.)
-    """
-    if not run.options.export:
-        return
-    model.save(run.dir / "model.keras")
-    path = run.dir / "saved_model"
-    model.export(str(path), format="tf_saved_model", verbose=False)
-    verify_saved_model(path, [inputs], model.predict(inputs, verbose=0))
-    run.log(f"exported {path} (reload check passed)")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ naming the column, the first bad line and the fix. Text columns with nearly
 all values different (more distinct values than half the rows and than 20)
 are identifiers and are left out, with a note. The target must be numeric
 (junk is named by line); rows without a target are dropped and counted; a
-constant target is an error.
+constant target is an error. The column typing is
+`kerasml.data.tabular.column_kinds` (shared with recipes.classification).
 
 ## 2. Split
 
@@ -64,6 +65,9 @@ export takes raw rows: numeric columns are stacked, missing values become
 the training median with a 0/1 "was missing" column for each column that had
 gaps, then `Normalization`; categorical columns go through `StringLookup`,
 one-hot up to `--one-hot-max` categories, else an `Embedding`.
+`kerasml.data.tabular.fit_columns` fits the vocabularies and encodings,
+`encoded_features` builds these layers (the filling is the
+`kerasml.layers.FillMissing` layer).
 
 diabetes is small (353 training rows) and noisy, and linear regression is
 hard to beat on it. So each member is linear regression plus a small MLP
@@ -79,7 +83,8 @@ teaches K-1 members, and averaging cancels part of each member's noise.
 
 The mean of the training targets, and ordinary least squares
 (`LinearRegression`) on the same features (median filling with missing
-indicators, standardisation, one-hot), both fitted on all training rows.
+indicators, standardisation, one-hot: `kerasml.data.tabular.sklearn_frame`
+and `sklearn_features`), both fitted on all training rows.
 
 ## 5. Metrics, and what they can tell on 89 test rows
 
@@ -95,7 +100,11 @@ the same rows: when it straddles zero the two are not told apart.
 
 ## 6. Export and serving
 
-`model.keras` and `saved_model/`. `serve` takes ONE argument, a dict with one
+`model.keras` and `saved_model/` (`run.export`, which reloads the SavedModel
+and checks it on the raw test rows). The members train on the numeric
+columns stacked into one block (`kerasml.data.tabular.training_layout`);
+`with_named_columns` gives the exported model one input per column again.
+`serve` takes ONE argument, a dict with one
 1-D tensor per feature column (names made safe: "blood pressure" ->
 "blood_pressure"): float32 for numeric columns (NaN for missing), string for
 categorical ones ("" for missing); `signatures["serving_default"]` takes the
@@ -106,7 +115,6 @@ target's own units. metrics.json's `serving` entry lists every input.
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
 import warnings
 from typing import Literal
@@ -116,20 +124,17 @@ import kerasml  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras  # isort: skip
 import numpy as np  # isort: skip
 import pandas as pd  # isort: skip
-from sklearn.compose import ColumnTransformer  # isort: skip
 from sklearn.dummy import DummyRegressor  # isort: skip
-from sklearn.impute import SimpleImputer  # isort: skip
 from sklearn.linear_model import LinearRegression  # isort: skip
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, root_mean_squared_error  # isort: skip
 from sklearn.model_selection import KFold, train_test_split  # isort: skip
 from sklearn.pipeline import make_pipeline  # isort: skip
-from sklearn.preprocessing import OneHotEncoder, StandardScaler  # isort: skip
 from threadpoolctl import threadpool_limits  # isort: skip
 
 from kerasml import plots  # noqa: E402
-from kerasml.data import sources  # noqa: E402
+from kerasml.data import tabular  # noqa: E402
 from kerasml.metrics import mape, rmsle  # noqa: E402
-from kerasml.recipe import RecipeConfig, field, start_run, verify_saved_model  # noqa: E402
+from kerasml.recipe import RecipeConfig, field, start_run  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -157,34 +162,16 @@ class Config(RecipeConfig):
 
 QUICK = {"epochs": 3, "members": 2, "hidden_units": (8,), "patience": 2, "bootstrap": 200}
 MIN_ROWS = 20
-IDENTIFIER_MIN_DISTINCT = 20
-DTYPES = {"numeric": "float32", "string": "string"}
-NUMERIC_BLOCK = "numeric_block"  # the MLP's input of stacked numeric columns (not a column name)
 
 
 # ## 1. Data
-@dataclasses.dataclass
-class Column:
-    name: str                   # column in the data
-    input_name: str             # the model's (and SavedModel's) input name
-    kind: str                   # "numeric" or "string"
-    encoding: str = "numeric"   # "numeric", "one_hot" or "embedding"
-    vocabulary: list = dataclasses.field(default_factory=list)
-
-
 def load_table(config: Config) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, str]:
     """Raw feature columns (every row), the target of the rows that have one, which rows those are,
     and a description."""
     if config.csv:
-        if not config.target:
-            raise SystemExit("--csv needs --target COL: the numeric column to predict.")
-        try:
-            frame = sources.read_csv(config.csv, numeric=[config.target])
-        except ValueError as error:
-            if "no column" not in str(error):
-                raise
-            raise ValueError(f"{error} Pass the column to predict with --target.") from None
-        features, target = frame.drop(columns=[config.target]), frame[config.target]
+        features, target = tabular.read_csv_with_target(
+            config.csv, config.target, numeric=True, what="the numeric column to predict",
+            hint="the column to predict")
         name, column = f"{config.csv} (target {config.target})", config.target
     else:
         from sklearn import datasets
@@ -192,10 +179,7 @@ def load_table(config: Config) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, st
         loaded = datasets.load_diabetes(as_frame=True, scaled=False)
         features, target = loaded.data, loaded.target
         name, column = "diabetes (scikit-learn, embedded; original units)", "target"
-    unknown = [c for c in config.drop if c not in features.columns]
-    if unknown:
-        raise ValueError(f"--drop names column(s) {unknown} that the data does not have; "
-                         f"its columns are {list(features.columns)}.")
+    tabular.require_columns(features, config.drop, "--drop")
     labelled = target.notna().to_numpy()
     y = target[labelled].to_numpy("float64")
     if len(y) < MIN_ROWS:
@@ -207,115 +191,11 @@ def load_table(config: Config) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, st
     return features.drop(columns=list(config.drop)), y, labelled, name
 
 
-def numeric_markers(markers) -> list[float]:
-    found = []
-    for marker in markers:
-        try:
-            found.append(float(marker))
-        except ValueError:
-            pass
-    return found
-
-
-def missing_mask(values: pd.Series, markers) -> np.ndarray:
-    """True where a cell is missing: NaN, empty text, or one of the markers."""
-    if pd.api.types.is_numeric_dtype(values):
-        return (values.isna() | values.isin(numeric_markers(markers))).to_numpy()
-    text = values.astype(str).str.strip()
-    return (values.isna() | (text == "") | text.isin([str(m) for m in markers])).to_numpy()
-
-
-def column_kinds(frame: pd.DataFrame, config: Config, source: str):
-    """The frame (text columns of numbers converted), {column: kind} for the columns kept,
-    and {column: why} for those left out.
-
-    Call before any rows are dropped: the error for junk in a numeric column
-    names the line of the file (row i is line i + 2, after the header).
-    """
-    unknown = [c for c in config.categorical if c not in frame.columns]
-    if unknown:
-        raise ValueError(f"--categorical names column(s) {unknown} that the data does not have; "
-                         f"its columns are {list(frame.columns)}.")
-    frame, kinds, dropped = frame.copy(), {}, {}
-    for name in frame.columns:
-        values = frame[name]
-        missing = missing_mask(values, config.missing_markers)
-        if missing.all():
-            dropped[name] = "every cell is missing"
-        elif name in config.categorical:
-            kinds[name] = "string"
-        elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            kinds[name] = "numeric"
-        else:
-            filled = values[~missing].astype(str).str.strip()
-            if pd.to_numeric(filled, errors="coerce").notna().mean() >= 0.8:
-                try:  # mostly numbers: name the first cell that is not one
-                    frame[name] = sources.to_numeric_column(values.where(~missing), source, first_data_line=2)
-                except ValueError as error:
-                    raise ValueError(f"{error} If {name!r} is categorical, pass --categorical {name}.") from None
-                kinds[name] = "numeric"  # numbers with marker cells ("?"), which are now NaN
-                continue
-            distinct = filled.nunique()
-            if distinct > max(IDENTIFIER_MIN_DISTINCT, 0.5 * len(frame)):
-                dropped[name] = (f"identifier-like text: {distinct} distinct values in {len(frame)} rows "
-                                 f"(--categorical {name} keeps it, embedded)")
-            else:
-                kinds[name] = "string"
-    if not kinds:
-        raise ValueError(f"{source}: no usable feature columns are left ({dropped or 'none given'}).")
-    return frame, kinds, dropped
-
-
-def safe_input_names(columns) -> dict[str, str]:
-    """Column name -> a valid, unique model input name ("mean radius" -> "mean_radius")."""
-    names, used = {}, {NUMERIC_BLOCK}
-    for column in columns:
-        base = re.sub(r"\W", "_", str(column)).strip("_") or "column"
-        base = base if base[0].isalpha() else f"c_{base}"
-        name, n = base, 2
-        while name in used:
-            name, n = f"{base}_{n}", n + 1
-        used.add(name)
-        names[column] = name
-    return names
-
-
-def fit_columns(frame: pd.DataFrame, kinds: dict, config: Config) -> list[Column]:
-    """Columns with their encodings and vocabularies, from the training rows only."""
-    input_names = safe_input_names(kinds)
-    columns = []
-    for name, kind in kinds.items():
-        column = Column(name, input_names[name], kind)
-        if kind != "numeric":
-            values = frame[name][~missing_mask(frame[name], config.missing_markers)]
-            values = values.map(as_text)
-            counts = values.value_counts()
-            column.vocabulary = sorted(counts.index.tolist(), key=lambda v: (-counts[v], str(v)))
-            column.encoding = "one_hot" if len(column.vocabulary) <= config.one_hot_max else "embedding"
-        columns.append(column)
-    return columns
-
-
-def as_text(value) -> str:
-    """A categorical cell as text, as written in a CSV ("3", not "3.0"); missing -> ""."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def model_inputs(frame: pd.DataFrame, columns: list[Column]) -> dict[str, np.ndarray]:
-    """Raw rows as the model takes them: one 1-D array per column."""
-    inputs = {}
-    for column in columns:
-        values = frame[column.name]
-        if column.kind == "numeric":
-            inputs[column.input_name] = pd.to_numeric(values).to_numpy("float32")
-        else:
-            inputs[column.input_name] = np.array([as_text(v) for v in values], dtype=object)
-    return inputs
-
+# Column kinds, vocabularies and the model's input arrays: kerasml.data.tabular, which
+# classification shares. `tabular.column_kinds` types every column (numeric or text
+# categorical, or left out with a reason), `tabular.fit_columns` fits vocabularies and
+# encodings on the training rows, `tabular.model_inputs` turns rows into one 1-D array per
+# column, and `tabular.missing_mask` says which cells are gaps.
 
 
 # ## 2. Split
@@ -328,71 +208,14 @@ def split_rows(y: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ## 3. Model
-@keras.saving.register_keras_serializable(package="recipes.regression")
-class FillMissing(keras.layers.Layer):
-    """Missing numbers (NaN, or equal to a marker) -> per-column fill values; appends a
-    0/1 "was missing" column for each column index in ``indicators``.
+def build_member(config: Config, columns: list[tabular.Column], train: dict, index: int) -> keras.Model:
+    """One member: preprocessing fitted on `train` -> linear term + MLP -> the standardised target.
 
-    Input [batch, columns] -> output [batch, columns + len(indicators)].
+    The preprocessing (median filling with was-missing columns by
+    `kerasml.layers.FillMissing`, Normalization, lookups one-hot or embedded) is
+    `kerasml.data.tabular.encoded_features`.
     """
-
-    def __init__(self, fill_values, indicators=(), markers=(), **kwargs):
-        super().__init__(**kwargs)
-        self.fill_values = [float(v) for v in fill_values]
-        self.indicators = [int(i) for i in indicators]
-        self.markers = [float(m) for m in markers]
-
-    def call(self, x):
-        missing = keras.ops.isnan(x)
-        for marker in self.markers:
-            missing = keras.ops.logical_or(missing, keras.ops.equal(x, marker))
-        fill = keras.ops.convert_to_tensor(self.fill_values, dtype=x.dtype)
-        filled = keras.ops.where(missing, fill[None, :], x)
-        if not self.indicators:
-            return filled
-        flags = keras.ops.take(keras.ops.cast(missing, x.dtype), self.indicators, axis=1)
-        return keras.ops.concatenate([filled, flags], axis=1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1] + len(self.indicators))
-
-    def get_config(self):
-        return {**super().get_config(), "fill_values": self.fill_values, "indicators": self.indicators,
-                "markers": self.markers}
-
-
-def build_member(config: Config, columns: list[Column], train: dict, index: int) -> keras.Model:
-    """One member: preprocessing fitted on `train` -> linear term + MLP -> the standardised target."""
-    inputs = {c.input_name: keras.Input(shape=(), name=c.input_name, dtype=DTYPES[c.kind])
-              for c in columns if c.kind != "numeric"}
-    parts = []
-    if NUMERIC_BLOCK in train:
-        x = train[NUMERIC_BLOCK]
-        inputs[NUMERIC_BLOCK] = keras.Input(shape=(x.shape[1],), name=NUMERIC_BLOCK)
-        markers = numeric_markers(config.missing_markers)
-        missing = np.isnan(x) | np.isin(x, markers)
-        fill = FillMissing(np.nanmedian(np.where(missing, np.nan, x), axis=0),
-                           indicators=np.flatnonzero(missing.any(axis=0)), markers=markers,
-                           name="fill_missing")
-        filled = keras.ops.convert_to_numpy(fill(x))
-        # A column constant in training is centred, not scaled (as StandardScaler does).
-        variance = np.where(filled.var(axis=0) > 0, filled.var(axis=0), 1.0)
-        standardize = keras.layers.Normalization(mean=filled.mean(axis=0), variance=variance,
-                                                 name="standardize")
-        parts.append(standardize(fill(inputs[NUMERIC_BLOCK])))
-    for c in columns:
-        if c.kind == "numeric":
-            continue
-        if c.encoding == "one_hot":
-            parts.append(keras.layers.StringLookup(vocabulary=c.vocabulary, output_mode="one_hot",
-                                                   name=f"{c.input_name}_one_hot")(inputs[c.input_name]))
-        else:
-            ids = keras.layers.StringLookup(vocabulary=c.vocabulary, name=f"{c.input_name}_lookup")(
-                inputs[c.input_name])
-            size = len(c.vocabulary) + 1  # + the out-of-vocabulary slot
-            dim = min(16, round(1.6 * size ** 0.56))
-            parts.append(keras.layers.Embedding(size, dim, name=f"{c.input_name}_embedding")(ids))
-    features = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    inputs, features = tabular.encoded_features(columns, train, config.missing_markers)
     hidden = features
     for i, units in enumerate(config.hidden_units):
         hidden = keras.layers.Dense(units, activation="relu", kernel_regularizer=keras.regularizers.L2(config.l2),
@@ -417,54 +240,18 @@ def ensemble(members: list[keras.Model], y_mean: float, y_std: float) -> keras.M
     return keras.Model(inputs, prediction, name="mlp_ensemble")
 
 
-def training_layout(raw: dict, columns: list[Column]) -> dict:
-    """Raw per-column arrays -> the MLP's inputs: numeric columns stacked into one [rows, n] block.
-
-    (Training on one block is several times faster than on one input per column.)
-    """
-    layout = {c.input_name: raw[c.input_name] for c in columns if c.kind != "numeric"}
-    numeric = [raw[c.input_name] for c in columns if c.kind == "numeric"]
-    if numeric:
-        layout[NUMERIC_BLOCK] = np.stack(numeric, axis=1)
-    return layout
-
-
-def with_named_columns(mlp: keras.Model, columns: list[Column]) -> keras.Model:
-    """The model to export: one 1-D input per raw column, numeric ones stacked for the MLP."""
-    inputs = {c.input_name: keras.Input(shape=(), name=c.input_name, dtype=DTYPES[c.kind]) for c in columns}
-    layout = {c.input_name: inputs[c.input_name] for c in columns if c.kind != "numeric"}
-    numeric = [keras.layers.Reshape((1,), name=f"{c.input_name}_column")(inputs[c.input_name])
-               for c in columns if c.kind == "numeric"]
-    if numeric:
-        layout[NUMERIC_BLOCK] = (keras.layers.Concatenate(name="stack_numeric")(numeric)
-                                 if len(numeric) > 1 else numeric[0])
-    return keras.Model(inputs, mlp(layout), name="tabular_regressor")
-
+# Training takes the numeric columns stacked into one block (`tabular.training_layout`:
+# several times faster than one input per column); the exported model takes the raw
+# columns by name and stacks them itself (`tabular.with_named_columns`).
 
 
 # ## 4. Baselines
-def sklearn_frame(frame: pd.DataFrame, columns: list[Column], markers) -> pd.DataFrame:
-    """The same columns for scikit-learn: markers -> NaN in numbers, "" for missing text."""
-    table = {}
-    for column in columns:
-        values = frame[column.name]
-        if column.kind == "numeric":
-            numbers = pd.to_numeric(values).astype("float64")
-            table[column.name] = numbers.where(~numbers.isin(numeric_markers(markers)))
-        else:
-            table[column.name] = values.map(as_text)
-    return pd.DataFrame(table)
-
-
-def fit_baselines(x: pd.DataFrame, y: np.ndarray, columns: list[Column]) -> dict:
-    numeric = [c.name for c in columns if c.kind == "numeric"]
-    categorical = [c.name for c in columns if c.kind != "numeric"]
-    features = ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
-         numeric),
-        ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical)])
+# The same columns for scikit-learn: `tabular.sklearn_frame` (markers -> NaN, "" for
+# missing text) and `tabular.sklearn_features` (the model's preprocessing as a
+# ColumnTransformer).
+def fit_baselines(x: pd.DataFrame, y: np.ndarray, columns: list[tabular.Column]) -> dict:
     return {"mean_predictor": DummyRegressor(strategy="mean").fit(x, y),
-            "linear_regression": make_pipeline(features, LinearRegression()).fit(x, y)}
+            "linear_regression": make_pipeline(tabular.sklearn_features(columns), LinearRegression()).fit(x, y)}
 
 
 # ## 5. Metrics
@@ -504,21 +291,23 @@ def main(argv=None) -> dict:
     config = run.config
     features, y, labelled, name = load_table(config)
     # Column kinds from every row, before rows without a target go: junk errors name the file's line.
-    features, kinds, dropped = column_kinds(features, config, name)
+    features, kinds, dropped = tabular.column_kinds(features, name, categorical=config.categorical,
+                                                    markers=config.missing_markers)
     frame = features.loc[labelled, list(kinds)].reset_index(drop=True)
     train, test = split_rows(y, config)
-    columns = fit_columns(frame.iloc[train], kinds, config)
+    columns = tabular.fit_columns(frame.iloc[train], kinds, markers=config.missing_markers,
+                                  one_hot_max=config.one_hot_max)
     summary = data_summary(frame, y, labelled, columns, dropped, config, train, test, name)
     for line in summary.pop("lines"):
         run.log(line)
 
     # One BLAS thread: on problems this small, more threads only wait for each other.
     with run.timer("baselines"), threadpool_limits(limits=1):
-        table_sk = sklearn_frame(frame, columns, config.missing_markers)
+        table_sk = tabular.sklearn_frame(frame, columns, config.missing_markers)
         baselines = fit_baselines(table_sk.iloc[train], y[train], columns)
         predictions = {name: b.predict(table_sk.iloc[test]) for name, b in baselines.items()}
 
-    layout = training_layout(model_inputs(frame, columns), columns)
+    layout = tabular.training_layout(tabular.model_inputs(frame, columns), columns)
     rows_of = lambda rows: {key: values[rows] for key, values in layout.items()}  # noqa: E731
     y_mean, y_std = float(y[train].mean()), float(y[train].std())
     standardized = (y - y_mean) / y_std
@@ -537,7 +326,7 @@ def main(argv=None) -> dict:
                        callbacks=run.callbacks(patience=config.patience, tag=member_tag(k)))
             members.append(member)
     mlp = ensemble(members, y_mean, y_std)
-    model = with_named_columns(mlp, columns)  # the same weights, taking raw columns by name
+    model = tabular.with_named_columns(mlp, columns, "tabular_regressor")  # raw columns by name
     predictions = {"model": mlp.predict(rows_of(test), verbose=0)[:, 0].astype("float64"), **predictions}
 
     y_test, notes = y[test], set()
@@ -559,7 +348,8 @@ def main(argv=None) -> dict:
     pd.DataFrame({"row": test, "y_true": y_test, **predictions}).to_csv(run.dir / "test_predictions.csv",
                                                                           index=False)
     plot_results(run, y_test, predictions, len(members))
-    export(run, model, model_inputs(frame.iloc[test], columns))
+    # model.keras, saved_model/, and a reload check on raw test rows
+    run.export(model, tabular.model_inputs(frame.iloc[test], columns))
     return run.finish(dataset=name, metrics=scores.pop("model"), baselines=scores, extra=extra)
 
 
@@ -570,35 +360,24 @@ def member_tag(k: int) -> str | None:
 
 def data_summary(frame, y, labelled, columns, dropped, config, train, test, name) -> dict:
     """What the run did with the data, for the report (and its log lines under "lines")."""
-    masks = {column: missing_mask(frame[column], config.missing_markers) for column in frame.columns}
-    missing = {column: int(mask.sum()) for column, mask in masks.items() if mask.any()}
-    rows_with_gaps = int(np.any(list(masks.values()), axis=0).sum())
-    by_encoding = {kind: [c.name for c in columns if c.encoding == kind] for kind in ("numeric", "one_hot", "embedding")}
+    columns_summary, column_lines = tabular.describe_columns(frame, columns, dropped, config.missing_markers)
     summary = {
         "rows": len(frame), "train_rows": len(train), "test_rows": len(test),
         "rows_without_target_dropped": int((~labelled).sum()),
         "target": {"min": float(y.min()), "median": float(np.median(y)), "max": float(y.max())},
-        "columns": by_encoding, "dropped_columns": dropped,
-        "missing_cells": missing, "rows_with_missing_cells": rows_with_gaps,
-        "missing_handling": "numeric: training median + a was-missing indicator column; categorical: the "
-                            "out-of-vocabulary slot (as is any category not seen in training)",
+        **columns_summary,
     }
     lines = [f"data: {name}: {len(frame)} rows with a target ({summary['rows_without_target_dropped']} without "
              f"dropped), target from {y.min():g} to {y.max():g}",
              f"split: {len(train)} train (in {config.members} folds) / {len(test)} test",
-             "columns: " + ", ".join(f"{len(v)} {k}" for k, v in by_encoding.items() if v)]
-    lines += [f"left out column {column!r}: {why}" for column, why in dropped.items()]
-    lines.append(f"missing cells: {missing} in {rows_with_gaps} rows; {summary['missing_handling']}"
-                 if missing else "missing cells: none")
+             *column_lines]
     return {**summary, "lines": lines}
 
 
-def serving_signature(columns: list[Column]) -> dict:
-    missing = {"numeric": "NaN", "string": '"" (or any unseen value)'}
+def serving_signature(columns: list[tabular.Column]) -> dict:
     return {
         "endpoint": "serve(inputs_dict); or signatures['serving_default'](**inputs_dict)",
-        "inputs": {c.input_name: {"column": c.name, "dtype": DTYPES[c.kind], "shape": "[batch]",
-                                  "missing": missing[c.kind]} for c in columns},
+        "inputs": tabular.serving_inputs(columns),
         "output": "float32 [batch, 1] predictions in the target's units",
     }
 
@@ -617,21 +396,6 @@ def plot_results(run, y, predictions: dict, n_members: int) -> None:
             styles[f"member {k + 1}: {part}"] = {"color": f"C{k % 10}", "linestyle": line, "linewidth": 1}
     plots.plot_lines(run.plot_path("history.png"), curves, styles=styles, xlabel="epoch",
                      ylabel="MSE of the standardised target (+ L2)", title="Training of each member")
-
-
-def export(run, model: keras.Model, inputs: dict) -> None:
-    """model.keras and saved_model/, then a fresh reload must reproduce the model on raw test rows.
-
-    (Keras exports a dict-input model with `serve` taking one dict argument, so the
-    reload check passes the dict as a single positional input.)
-    """
-    if not run.options.export:
-        return
-    model.save(run.dir / "model.keras")
-    path = run.dir / "saved_model"
-    model.export(str(path), format="tf_saved_model", verbose=False)
-    verify_saved_model(path, [inputs], model.predict(inputs, verbose=0))
-    run.log(f"exported {path} (reload check passed)")
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ from kerasml.layers.attention import (
 from kerasml.layers.mlp import GMLPBlock, SpatialGatingUnit
 from kerasml.layers.position import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from kerasml.layers.sequence import LastStepHead, SequenceHead
+from kerasml.layers.tabular import FillMissing
 
 __all__ = [
     "AdditiveAttention",
     "AttentionPooling",
+    "FillMissing",
     "GMLPBlock",
     "LastStepHead",
     "LearnedPositionalEmbedding",
