@@ -422,7 +422,7 @@ def export_node_classifier(run, model: keras.Model, graph: Graph, atol: float = 
     ])
     archive.write_out(str(path), verbose=False)
     inputs = model_inputs(graph)
-    verify_saved_model(path, inputs, predict_proba(model, graph), atol=atol)
+    verify_saved_model(path, [inputs["x"], inputs["edge_index"]], predict_proba(model, graph), atol=atol)
     run.log(f"exported {path} (reload check passed)")
     return path
 
