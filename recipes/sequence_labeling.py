@@ -18,7 +18,21 @@ Dataset: generated in the run: variable-length sequences (lengths 20-60)
 Run: python -m recipes.sequence_labeling
     python -m recipes.sequence_labeling --emission-noise 0.5 --max-length 100
 
-Results: not measured yet.
+Results: default run (1000 test sequences, 39,950 real test steps), measured
+    2026-11-24 on x86_64, 2 cores shared with other jobs (load average 10-13;
+    Keras 3.15.1, TensorFlow 2.21.0), seed 0, by
+    `python -m benchmarks.run_recipes sequence_labeling`, 252 s in all:
+                                 step accuracy  macro F1 | majority-state accuracy  macro F1
+      BiGRU tagger / GRU clf.        0.7409      0.7408  |        0.7110            0.7079
+      Viterbi (true parameters)      0.7283      0.7284  |        0.7070            0.7057
+      forward-backward (true)        0.7440      0.7440  |        0.7450            0.7446
+      emission only (true)           0.5982      0.5981  |        0.7320            0.7305
+      majority class                    -           -    |        0.2830            0.1103
+    Bar (step accuracy >= 97% of Viterbi's): met, 101.7% of Viterbi (0.7409 vs
+    0.7283); the tagger is within 0.003 of forward-backward, the per-step optimum.
+    The majority-state classifier (0.711) is below the emission-only majority
+    vote (0.732) and forward-backward (0.745): counting over 20-60 steps through
+    one last GRU state is harder for it than labelling each step.
 
 ## 1. The data: a hidden Markov model with known parameters
 
