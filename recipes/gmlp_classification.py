@@ -13,7 +13,17 @@ Dataset: digits (scikit-learn, embedded: 1797 handwritten digits, 8x8 pixels
 Run: python -m recipes.gmlp_classification
     python -m recipes.gmlp_classification --patch-size 4 --depth 2
 
-Results: not measured yet.
+Results: default run (digits, 360 test images, 36 per class), measured
+    2026-11-24 on x86_64, 2 cores shared with other jobs (load average 10-13;
+    Keras 3.15.1, TensorFlow 2.21.0), seed 0, by
+    `python -m benchmarks.run_recipes gmlp_classification`, 188 s in all:
+                               test accuracy   test macro F1
+      gMLP (4 blocks, 103k par.)     0.9750         0.9750
+      plain MLP                      0.9778         0.9778
+      logistic regression            0.9667         0.9665
+    Bar (accuracy >= 0.97): met (0.9750, 9 of 360 wrong). The plain MLP is one
+    image ahead: on 1293 training images of 64 pixels, token mixing adds
+    nothing measurable over a dense layer that already sees every pixel.
 
 ## 1. The data and the splits
 
