@@ -46,9 +46,10 @@ centroid). The target P squares q and divides by the cluster sizes, so that
 confident assignments pull harder and no cluster swallows the rest. Each round
 computes P on the training images, then trains the encoder and the centroids
 for one epoch to bring Q closer to P (Keras' KL divergence loss, SGD with
-momentum as in the paper). Training stops when fewer than `--dec-tolerance`
-(0.1%) of the training images change cluster between rounds, or after
-`--dec-rounds`. history_dec.csv records each round.
+momentum as in the paper; the input noise stays on, as a regulariser).
+Training stops when fewer than `--dec-tolerance` (0.1%) of the training images
+change cluster between rounds, or after `--dec-rounds`. history_dec.csv and
+plots/dec_rounds.png record each round.
 
 ## 5. Metrics
 
@@ -183,15 +184,16 @@ def refine(run, config: Config, encoder, centroids, images) -> tuple[keras.Model
     for round_ in range(config.dec_rounds):
         q = model.predict(images, batch_size=1024, verbose=0)
         current = q.argmax(axis=1)
-        changed = 1.0 if previous is None else float(np.mean(current != previous))
-        if previous is not None and changed < config.dec_tolerance:
+        changed = None if previous is None else float(np.mean(current != previous))
+        if changed is not None and changed < config.dec_tolerance:
             run.log(f"DEC: {changed:.2%} of images changed cluster in round {round_}; converged")
             break
         target = keras.ops.convert_to_numpy(dec_target_distribution(q))
         history = model.fit(images, target, batch_size=config.dec_batch_size, epochs=1, verbose=0)
         rounds.append({"round": round_, "kl_loss": history.history["loss"][0], "changed": changed})
         if run.options.verbose or round_ % 10 == 0:
-            run.log(f"DEC round {round_}: KL {rounds[-1]['kl_loss']:.5f}, {changed:.2%} changed cluster")
+            moved = "" if changed is None else f", {changed:.2%} of images changed cluster"
+            run.log(f"DEC round {round_}: KL {rounds[-1]['kl_loss']:.5f}{moved}")
         previous = current
     return model, rounds
 
@@ -258,12 +260,13 @@ def plot_results(run, labels, clusters, mapping, rounds):
     plots.plot_confusion_matrix(run.plot_path("confusion.png"), table, digits,
                                 title="Held-out digits (rows) against DEC clusters matched to digits")
     plots.plot_history(run.dir / "history.csv", run.plot_path("history.png"))
-    if rounds:
+    later = rounds[1:]  # round 0 has no previous assignment to compare with
+    if later:
         plots.plot_lines(run.plot_path("dec_rounds.png"),
-                         {"KL(P || Q)": [r["kl_loss"] for r in rounds],
-                          "share of images that changed cluster": [r["changed"] for r in rounds]},
-                         x=[r["round"] for r in rounds], xlabel="DEC round", yscale="log",
-                         title="DEC refinement")
+                         {"KL(P || Q) against that round's target": [r["kl_loss"] for r in later],
+                          "share of images that changed cluster": [r["changed"] for r in later]},
+                         x=[r["round"] for r in later], xlabel="DEC round", yscale="log",
+                         title="DEC refinement (the target sharpens as Q does, so the KL need not fall)")
 
 
 if __name__ == "__main__":

@@ -42,19 +42,22 @@ Sum pooling keeps how many elements there were, which a sum of digits needs:
 phi can learn "this is a 7" and the pooled vector then counts the 7s. Mean and
 max pooling forget the size (a set of one 9 and a set of fifty 9s pool to the
 same vector), so with `--pool mean` or `--pool max` the error grows with the size
-of the set. A sum also extrapolates: sets of 50 pool to vectors outside the
-range seen in training, and rho has to carry on linearly; the MAE by size
-(plots/mae_by_size.png) shows how well it does.
+of the set: in runs with those flags (otherwise the default run) the test MAE
+was 12.8 (mean) and 4.1 (max) at size 10, and 186.9 and 115.2 at size 50,
+worse than predicting 4.5 x size. A sum also extrapolates: sets of 50 pool to
+vectors outside the range seen in training, and rho has to carry on linearly;
+the MAE by size (plots/mae_by_size.png) shows how well it does.
 
 ## 4. Invariance, measured exactly
 
 Each test set is evaluated again with its positions shuffled (real elements and
 padding, the mask shuffled along); `permutation_max_abs_diff` is the largest
 change of any prediction. In float32 a sum taken in another order changes in
-its last bits: about 3e-5 on an output near 300, one unit in the last place,
-above a 1e-5 tolerance. So `SetPooling(exact=True)` sorts each feature over the
-set before summing: every ordering of a set is then summed in the same order,
-and the difference is exactly 0 (`--no-exact-sum` shows the float32 noise).
+its last bits; passed through rho that is one unit in the last place of the
+output, 3.05e-5 for outputs between 256 and 512 (measured with
+`--no-exact-sum --epochs 5`), above a 1e-5 tolerance. So `SetPooling(exact=True)`
+sorts each feature over the set before summing: every ordering of a set is then
+summed in the same order, and the difference is exactly 0.
 
 ## 5. Baselines
 
