@@ -1,4 +1,6 @@
-"""Rewrite the README's results section from measured JSON, never by hand.
+"""Rewrite the README's recipe table and results section from the code and measured JSON.
+
+The recipe table comes from each recipe's docstring header (Title, Run).
 
 Reads benchmarks/results/recipes/*.json (from `python -m benchmarks.run_recipes`),
 benchmarks/results/forecast_series.json (`python -m benchmarks.forecast_series`)
@@ -15,6 +17,7 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+TABLE_START, TABLE_END = "<!-- recipes:start -->", "<!-- recipes:end -->"
 
 
 def fmt(value):
@@ -62,6 +65,21 @@ def forecast_series_section(results):
     return "\n".join(lines)
 
 
+def recipe_table():
+    from recipes.__main__ import recipe_summaries
+
+    lines = ["| recipe | what it shows | run |", "|---|---|---|"]
+    for name, title, command in recipe_summaries():
+        lines.append(f"| `{name}` | {title} | `{command}` |")
+    return "\n".join(lines)
+
+
+def replace_between(text, start, end, body):
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def main():
     sections = []
     for path in sorted((RESULTS / "recipes").glob("*.json")):
@@ -71,9 +89,9 @@ def main():
     if (RESULTS / "windows.json").exists():
         sections.append(windows_section(json.loads((RESULTS / "windows.json").read_text())))
     readme = (ROOT / "README.md").read_text()
-    head, _, rest = readme.partition(START)
-    _, _, tail = rest.partition(END)
-    (ROOT / "README.md").write_text(f"{head}{START}\n" + "\n\n".join(sections) + f"\n{END}{tail}")
+    readme = replace_between(readme, TABLE_START, TABLE_END, recipe_table())
+    readme = replace_between(readme, START, END, "\n\n".join(sections))
+    (ROOT / "README.md").write_text(readme)
     print(f"README results: {len(sections)} sections written")
 
 
