@@ -45,10 +45,14 @@ each point a soft assignment q (a Student's t kernel on its distance to each
 centroid). The target P squares q and divides by the cluster sizes, so that
 confident assignments pull harder and no cluster swallows the rest. Each round
 computes P on the training images, then trains the encoder and the centroids
-for one epoch to bring Q closer to P (Keras' KL divergence loss, SGD with
-momentum as in the paper; the input noise stays on, as a regulariser).
-Training stops when fewer than `--dec-tolerance` (0.1%) of the training images
-change cluster between rounds, or after `--dec-rounds`. history_dec.csv and
+for `--dec-update-interval` SGD steps (140, the paper's T; batches of 256, so
+about 23 epochs of our 1347 images) to bring Q closer to P (Keras' KL
+divergence loss, SGD with momentum 0.9 as in the paper; the input noise stays
+on, as a regulariser). Training stops when fewer than `--dec-tolerance` (0.1%,
+as in the paper) of the training images change cluster between rounds, or
+after `--dec-rounds`. A first version updated P after every epoch (6 steps):
+then the rule stopped DEC after one round, before it had changed anything
+(test NMI 0.779, the autoencoder's own 0.777). history_dec.csv and
 plots/dec_rounds.png record each round.
 
 ## 5. Metrics
@@ -101,7 +105,8 @@ class Config(RecipeConfig):
     embedding_dim: int = field(10, "width of the embedding that is clustered")
     noise: float = field(0.2, "std of the Gaussian noise on the input (pixels scaled to 0-1)")
     patience: int = field(15, "autoencoder early-stopping patience in epochs")
-    dec_rounds: int = field(60, "maximum DEC rounds (target update + one epoch)")
+    dec_rounds: int = field(30, "maximum DEC rounds (a target update, then dec_update_interval SGD steps)")
+    dec_update_interval: int = field(140, "SGD steps between target updates (the DEC paper's T)")
     dec_learning_rate: float = field(0.01, "SGD learning rate of the DEC refinement")
     dec_batch_size: int = field(256, "images per DEC batch")
     dec_tolerance: float = field(0.001, "stop DEC when fewer than this share of images change cluster")
@@ -111,7 +116,7 @@ class Config(RecipeConfig):
     val_fraction: float = field(0.15, "share of the fitting images for the autoencoder's early stopping")
 
 
-QUICK = {"epochs": 2, "hidden_units": (32, 32), "dec_rounds": 2, "kmeans_restarts": 2}
+QUICK = {"epochs": 2, "hidden_units": (32, 32), "dec_rounds": 2, "dec_update_interval": 6, "kmeans_restarts": 2}
 
 
 # ## 1. Data
@@ -180,6 +185,8 @@ def refine(run, config: Config, encoder, centroids, images) -> tuple[keras.Model
     model = keras.Model(encoder.input, assign(encoder.output), name="dec")
     assign.set_centroids(centroids)
     model.compile(keras.optimizers.SGD(config.dec_learning_rate, momentum=0.9), loss="kld")
+    steps_per_epoch = -(-len(images) // config.dec_batch_size)
+    epochs = max(1, round(config.dec_update_interval / steps_per_epoch))
     rounds, previous = [], None
     for round_ in range(config.dec_rounds):
         q = model.predict(images, batch_size=1024, verbose=0)
@@ -189,8 +196,8 @@ def refine(run, config: Config, encoder, centroids, images) -> tuple[keras.Model
             run.log(f"DEC: {changed:.2%} of images changed cluster in round {round_}; converged")
             break
         target = keras.ops.convert_to_numpy(dec_target_distribution(q))
-        history = model.fit(images, target, batch_size=config.dec_batch_size, epochs=1, verbose=0)
-        rounds.append({"round": round_, "kl_loss": history.history["loss"][0], "changed": changed})
+        history = model.fit(images, target, batch_size=config.dec_batch_size, epochs=epochs, verbose=0)
+        rounds.append({"round": round_, "kl_loss": history.history["loss"][-1], "changed": changed})
         if run.options.verbose or round_ % 10 == 0:
             moved = "" if changed is None else f", {changed:.2%} of images changed cluster"
             run.log(f"DEC round {round_}: KL {rounds[-1]['kl_loss']:.5f}{moved}")
