@@ -14,7 +14,13 @@ Dataset: scikit-learn's digits (1797 8x8 images, embedded): 75% to fit (of which
     Labels are never used to fit anything; they only score the clusters.
 Run: python -m recipes.clustering
 
-Results: to be filled from the measured default run (python -m benchmarks.run_recipes clustering).
+Results: measured 2026-11-24 with python -m benchmarks.run_recipes clustering (AMD EPYC x86_64, 2 cores shared with other jobs; Keras 3.15.1, TensorFlow 2.21.0, CPU).
+    On the 450 held-out images, NMI / ARI / cluster accuracy:
+      DEC (12 rounds)                      0.836 / 0.754 / 0.858
+      autoencoder + k-means, before DEC    0.777 / 0.697 / 0.824
+      k-means on pixels                    0.745 / 0.657 / 0.787
+      PCA (21 components) + k-means        0.747 / 0.657 / 0.789
+    Bar (beat both baselines on NMI): met, 0.836 against 0.747. 123 s.
 
 ## 1. Data and what is held out
 

@@ -15,7 +15,13 @@ Dataset: scikit-learn's digits (1797 8x8 images, embedded). Images are split
 Run: python -m recipes.deep_sets
     python -m recipes.deep_sets --pool mean    (mean pooling cannot count: see section 3)
 
-Results: to be filled from the measured default run (python -m benchmarks.run_recipes deep_sets).
+Results: measured 2026-11-24 with python -m benchmarks.run_recipes deep_sets (AMD EPYC x86_64, 2 cores shared with other jobs; Keras 3.15.1, TensorFlow 2.21.0, CPU).
+    Test MAE by set size (300 test sets per size), Deep Sets (sum) / LSTM / 4.5 x size:
+      size  1:  0.37 /   0.32 /  2.58      size 15:  1.98 /   5.18 /  8.07
+      size  5:  1.04 /   0.97 /  5.37      size 20:  2.43 /  22.26 /  9.40
+      size 10:  1.57 /   1.57 /  7.34      size 50:  3.65 / 155.19 / 14.93
+    permutation_max_abs_diff 0.0 (the LSTM's: 7.44). Bars: invariant to 1e-5: met
+    (exactly 0); beats the LSTM on every size above 10: met. 69 s.
 
 ## 1. Sets, padding and masks
 
@@ -62,10 +68,11 @@ summed in the same order, and the difference is exactly 0.
 ## 5. Baselines
 
 An LSTM reads the same phi features as a sequence (masked, so padding is
-skipped) and is trained on the same sets with the same early stopping. It fits
-the training sizes as well as Deep Sets, but its state was never driven by more
-than 10 steps, and the error explodes for larger sets; it is also not invariant
-(its `permutation_max_abs_diff` is reported too). `size_times_mean_digit`
+skipped) and is trained on the same sets with the same early stopping. On the
+training sizes it is as good as Deep Sets or slightly better (test MAE 0.84
+against 0.89 over sizes 1-10), but its state was never driven by more than 10
+steps, and the error explodes for larger sets (155 at size 50); it is also not
+invariant (its `permutation_max_abs_diff` is reported too). `size_times_mean_digit`
 predicts 4.5 x size: what knowing only the size gives.
 
 ## 6. Export
