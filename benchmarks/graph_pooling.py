@@ -90,8 +90,16 @@ def _settings_key(config) -> str:
     """Cached folds are reused only by runs with the same hyperparameters."""
     import hashlib
 
+    import ast
+
+    from recipes import graph_classification
+
     ignored = ("data_dir", "num_graphs", "format", "max_folds")  # no effect on a fold's result
     text = json.dumps({k: v for k, v in dataclasses.asdict(config).items() if k not in ignored}, sort_keys=True)
+    # ... nor has the recipe's docstring; any change to its code has.
+    source = pathlib.Path(graph_classification.__file__).read_text()
+    docstring_end = ast.parse(source).body[0].end_lineno
+    text += "\n".join(source.splitlines()[docstring_end:])
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 

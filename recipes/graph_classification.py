@@ -76,17 +76,24 @@ poolings, all on that trunk:
   (with its link-prediction and entropy losses added to the loss), a dense
   GCN runs on the coarsened graph, and sum || max readouts of both levels
   are concatenated.
-A two-layer MLP with dropout classifies the readout; the output is the class
-probabilities.
+The readout is batch-normalised: a sum over a 600-node protein is a hundred
+times one over a 6-node one, and without the normalisation sum pooling did
+not train on PROTEINS (65% in our first benchmark, the majority class being
+60%). A two-layer MLP classifies it (`--dropout` before each layer, off by
+default: on MUTAG it did better without); the output is the class
+probabilities. Defaults (32 units, 4 layers, Adam at 0.01) sit in GIN's
+search ranges.
 
 ## 5. Training, export
 
 Adam with a cosine-decaying learning rate, sparse categorical
-cross-entropy, a fixed number of epochs per fold. The exported model is the
+cross-entropy, a fixed number of epochs per fold. Finished folds are cached
+in `folds/`, so an interrupted run started again with the same
+`--output-dir` resumes where it stopped. The exported model is the
 fold-1 model of the chosen pooling (of the best one with --pool all). Its
 SavedModel `serve` endpoint takes one dict, a disjoint batch of graphs:
 `{"x": float32 [N, F], "edge_index": int32 [2, E], "graph_index": int32 [N]}`
-(nodes of each graph contiguous, graph ids 0..B-1) and returns float32 [B, C]
+(graph ids 0..B-1, each graph with at least one node) and returns float32 [B, C]
 class probabilities. DiffPool models take the same disjoint batch and build
 the dense layout DiffPool works in (`x` [B, N_max, F], `adj` [B, N_max,
 N_max] with adj[b, target, source], `mask` [B, N_max]) inside the model, so
@@ -386,6 +393,8 @@ def build_model(pool: str, num_features: int, num_classes: int, config: Config,
     else:
         raise ValueError(f"unknown pooling {pool!r}; choose from {', '.join(POOLS)}.")
     h = keras.layers.Concatenate(name="readout")(readouts) if len(readouts) > 1 else readouts[0]
+    # Sums over graphs of 4 to 600 nodes differ in scale by 100x: normalise before the MLP.
+    h = keras.layers.BatchNormalization(name="readout_norm")(h)
     h = keras.layers.Dropout(config.dropout)(h)
     h = keras.layers.Dense(config.hidden, activation="relu")(h)
     h = keras.layers.Dropout(config.dropout)(h)
