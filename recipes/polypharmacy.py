@@ -96,7 +96,7 @@ import pathlib
 import sys
 
 import kerasml  # noqa: F401  (first: quiets TensorFlow's start-up logs)
-from kerasml.graph import tfgnn as gt  # noqa: E402  (before anything resolves tf.keras)
+from kerasml.graph import tfgnn as gt  # noqa: E402  (loads tensorflow-gnn on first use, with tf-keras)
 
 import keras  # isort: skip
 import numpy as np  # isort: skip
@@ -333,20 +333,22 @@ def graph_tensor_dataset(graph: Graph, path: pathlib.Path) -> tf.data.Dataset:
 def training_pairs(train: list[np.ndarray], num_drugs: int, batch_size: int, seed: int):
     """Batches of (pairs, relation, label): every training pair in both directions, each
     with one fresh negative (its head with a random drug), reshuffled every epoch."""
-    heads = np.concatenate([np.concatenate([p, p[:, ::-1]]) for p in train])
+    heads = np.concatenate([np.concatenate([p, p[:, ::-1]]) for p in train]).astype(np.int64)
     relation = np.concatenate([np.full(2 * len(p), s) for s, p in enumerate(train)]).astype(np.int32)
-    known = set((relation * num_drugs**2 + heads[:, 0] * num_drugs + heads[:, 1]).tolist())
+    base = relation.astype(np.int64) * num_drugs**2 + heads[:, 0] * num_drugs  # key = base + tail
+    known = np.unique(base + heads[:, 1])
     rng = np.random.default_rng(seed)
     steps = math.ceil(2 * len(heads) / batch_size)
 
     def generate():
-        tails = rng.integers(num_drugs, size=len(heads))
-        keys = relation * num_drugs**2 + heads[:, 0] * num_drugs + tails
-        ok = (tails != heads[:, 0]) & ~np.isin(keys, list(known))
-        negatives = np.stack([heads[:, 0], tails], 1)[ok]
-        pairs = np.concatenate([heads, negatives]).astype(np.int32)
-        rel = np.concatenate([relation, relation[ok]])
-        labels = np.concatenate([np.ones(len(heads)), np.zeros(ok.sum())]).astype(np.float32)
+        tails = np.zeros(len(heads), np.int64)
+        bad = np.ones(len(heads), bool)
+        while bad.any():  # (re)draw tails that hit the head itself or a known positive
+            tails[bad] = rng.integers(num_drugs, size=int(bad.sum()))
+            bad = (tails == heads[:, 0]) | np.isin(base + tails, known)
+        pairs = np.concatenate([heads, np.stack([heads[:, 0], tails], 1)]).astype(np.int32)
+        rel = np.concatenate([relation, relation])
+        labels = np.concatenate([np.ones(len(heads)), np.zeros(len(heads))]).astype(np.float32)
         order = rng.permutation(len(pairs))
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]

@@ -101,6 +101,25 @@ def test_splits_keep_test_pairs_out_of_the_encoder_graph():
     assert graph.edge_index[:, graph.edge_type >= 3].max() < data.num_drugs
 
 
+def test_training_pairs_draw_one_true_negative_per_positive_every_epoch():
+    train = [np.array([[0, 1], [0, 2], [1, 2]]), np.array([[3, 4]])]
+    dataset, steps = pp.training_pairs(train, num_drugs=5, batch_size=4, seed=0)
+    positives = {(s, i, j) for s, p in enumerate(train) for a, b in p.tolist() for i, j in ((a, b), (b, a))}
+    epochs = []
+    for _ in range(2):
+        batches = list(dataset.as_numpy_iterator())
+        assert len(batches) == steps == 4  # 8 positives (both directions) + 8 negatives
+        pairs = np.concatenate([b[0]["pairs"] for b in batches])
+        relation = np.concatenate([b[0]["relation"] for b in batches])
+        labels = np.concatenate([b[1] for b in batches])
+        triples = [(int(r), int(i), int(j)) for r, (i, j) in zip(relation, pairs)]
+        assert sorted(t for t, y in zip(triples, labels) if y == 1) == sorted(positives)
+        negatives = [t for t, y in zip(triples, labels) if y == 0]
+        assert len(negatives) == 8 and all(t not in positives and t[1] != t[2] for t in negatives)
+        epochs.append(sorted(negatives))
+    assert epochs[0] != epochs[1]  # fresh negatives
+
+
 def test_ap_at_k_by_hand_and_against_scikit_learn():
     labels = np.array([1, 0, 1, 0, 0, 1])
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
