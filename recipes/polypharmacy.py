@@ -19,7 +19,20 @@ Dataset: default: a generated graph with planted structure (300 drugs, 400
 Run: python -m recipes.polypharmacy
     python -m recipes.polypharmacy --data-dir ~/data/decagon --side-effects 20
 
-Results: not measured yet (filled in from the default run).
+Results: default run (generated graph: 300 drugs, 400 proteins, 8 side
+    effects with 287-563 drug pairs each; test = 10% of each side effect's
+    pairs + as many negatives, 29-56 positives), measured 2026-11-24 on
+    x86_64, 2 cores (shared with other jobs), seed 0, 13 s in all:
+                                          mean over the 8 side effects
+                                          AUROC    AUPRC    AP@50
+      Decagon: R-GCN + DEDICOM            0.916    0.917    0.881
+      free embeddings + DEDICOM           0.858    0.835    0.793
+      oracle (the true probabilities)     0.955    0.949    0.999
+    The graph convolution beats the same decoder on free embeddings on all
+    three means (bar: beats the baseline), and on 6 of the 8 side effects'
+    AUROC; it closes 60% of the baseline's AUROC gap to the oracle. The
+    published Decagon files were not available on this machine: that path
+    is tested on small files in their layout only, no numbers yet.
 
 ## 1. The data: drugs, proteins and side effects as one graph
 
