@@ -13,7 +13,18 @@ Dataset: Zachary's karate club (networkx, embedded; 34 members, predict the club
 Run: python -m recipes.gat_node_classification
     python -m recipes.gat_node_classification --dataset cora --data-dir ../shared/data/graphs/planetoid --seeds 10
 
-Results: not yet measured.
+Results: default run (karate club, 16 test members), measured 2026-11-24 on
+    x86_64, 2 cores shared with other jobs, seed 0, 80 s in all
+    (python -m benchmarks.run_recipes):
+                                test accuracy   test macro F1
+      GAT (this recipe)              0.938           0.937      (704 epochs)
+      label spreading (graph only)   0.813           0.812
+      logistic regression (ids)      0.438           0.304
+      MLP (ids)                      0.438           0.304
+    Cora, standard split, 10 seeds (python -m benchmarks.graphs, same day,
+    83 s per seed, 405-559 epochs): test accuracy 83.21 ± 0.37 % (paper
+    83.0 ± 0.7; kerasml's bar 82.0), macro F1 82.0 %; baselines on the same
+    split: label spreading 68.9, logistic regression 60.6, MLP 57.9.
 
 ## 1. The graph and the split
 

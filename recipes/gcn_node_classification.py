@@ -13,7 +13,22 @@ Dataset: Zachary's karate club (networkx, embedded; 34 members, predict the club
 Run: python -m recipes.gcn_node_classification
     python -m recipes.gcn_node_classification --dataset cora --data-dir ../shared/data/graphs/planetoid --seeds 10
 
-Results: not yet measured.
+Results: default run (karate club, 16 test members), measured 2026-11-24 on
+    x86_64, 2 cores shared with other jobs, seed 0, 13 s in all
+    (python -m benchmarks.run_recipes):
+                                test accuracy   test macro F1
+      GCN (this recipe)              1.000           1.000      (83 epochs)
+      label spreading (graph only)   0.813           0.812
+      logistic regression (ids)      0.438           0.304
+      MLP (ids)                      0.438           0.304
+    Cora, standard split, 10 seeds (python -m benchmarks.graphs, same day,
+    23 s per seed): test accuracy 81.89 ± 0.54 % (paper 81.5; kerasml's bar
+    80.5), macro F1 80.7 %; baselines on the same split: label spreading
+    68.9, logistic regression 60.6, MLP 57.9.
+    tensorflow-gnn's own GCNConv (tf-keras), same model, features and seeds,
+    200 epochs without early stopping, each side's own fit (same day):
+    kerasml 81.33 ± 0.53 %, 0.026 s per epoch (CPU 0.022 s); tensorflow-gnn
+    81.49 ± 0.58 %, 0.036 s per epoch (CPU 0.036 s).
 
 ## 1. The graph and the split
 
@@ -33,6 +48,9 @@ Three, on the same test nodes: logistic regression on each node's own features
 like the GCN (the GCN without the graph), and label spreading over the edges
 (the features ignored). A GCN is worth its complexity only when it beats all
 three: it should combine what the features say with what the neighbours say.
+On the karate club the features are one-hot ids, which say nothing about a
+member whose label was not seen: logistic regression and the MLP give every
+test member the same club (7 of 16 right), and only the graph helps.
 
 ## 3. The model
 

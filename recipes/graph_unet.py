@@ -14,7 +14,24 @@ Dataset: Zachary's karate club (networkx, embedded; 34 members, predict the club
 Run: python -m recipes.graph_unet
     python -m recipes.graph_unet --dataset cora --data-dir ../shared/data/graphs/planetoid --seeds 10
 
-Results: not yet measured.
+Results: default run (karate club, 16 test members), measured 2026-11-24 on
+    x86_64, 2 cores shared with other jobs, seed 0, 19 s in all
+    (python -m benchmarks.run_recipes):
+                                test accuracy   test macro F1
+      Graph U-Net (this recipe)      1.000           1.000      (154 epochs)
+      label spreading (graph only)   0.813           0.812
+      logistic regression (ids)      0.438           0.304
+      MLP (ids)                      0.438           0.304
+    Cora, standard split, 10 seeds (python -m benchmarks.graphs, same day,
+    43 s per seed): test accuracy 82.00 ± 0.70 % (paper 84.4 ± 0.6;
+    kerasml's bar 82, met with no margin: single seeds range from 80.7 to
+    82.8), macro F1 80.6 %; baselines on the same split: label spreading
+    68.9, logistic regression 60.6, MLP 57.9. Variants we tried, each on
+    3 to 10 of the same seeds, did not raise the mean: ReLU or identity
+    activations, A + I (with L2 5e-4: 81.65 ± 0.94 over 10 seeds), 64 units,
+    input dropout 0.8, dropout before every GCN, learning rate 0.005,
+    300-400 epochs, early stopping on validation accuracy, squaring the
+    graph before two gPools.
 
 ## 1. The graph and the split
 

@@ -13,7 +13,18 @@ Dataset: Zachary's karate club (networkx, embedded; 34 members, predict the club
 Run: python -m recipes.graphsage_node_classification
     python -m recipes.graphsage_node_classification --dataset cora --data-dir ../shared/data/graphs/planetoid --seeds 10
 
-Results: not yet measured.
+Results: default run (karate club, 16 test members), measured 2026-11-24 on
+    x86_64, 2 cores shared with other jobs, seed 0, 20 s in all
+    (python -m benchmarks.run_recipes):
+                                test accuracy   test macro F1
+      GraphSAGE (this recipe)        1.000           1.000      (71 epochs)
+      label spreading (graph only)   0.813           0.812
+      logistic regression (ids)      0.438           0.304
+      MLP (ids)                      0.438           0.304
+    Cora, standard split, 10 seeds (python -m benchmarks.graphs, same day,
+    37 s per seed): test accuracy 80.87 ± 0.52 % (kerasml's bar 79; the
+    paper has no Cora result), macro F1 79.8 %; baselines on the same split:
+    label spreading 68.9, logistic regression 60.6, MLP 57.9.
 
 ## 1. The graph and the split
 
