@@ -50,3 +50,12 @@ def test_bad_input_gives_one_clear_message(tmp_path, monkeypatch):
         gcn_node_classification.main(["--quick", "--dataset", "imdb", "--output-dir", str(tmp_path)])
     with pytest.raises(SystemExit, match="--seeds must be at least 1"):
         gcn_node_classification.main(["--quick", "--seeds", "0", "--output-dir", str(tmp_path)])
+
+
+def test_same_seed_same_metrics(tmp_path):
+    """Reproducible: the same --seed gives the same accuracies and probabilities."""
+    runs = [gcn_node_classification.main(["--quick", "--no-export", "--dataset", "sbm", "--epochs", "5",
+                                          "--output-dir", str(tmp_path / name)]) for name in "ab"]
+    assert runs[0]["metrics"]["test_accuracy"] == runs[1]["metrics"]["test_accuracy"]
+    assert runs[0]["baselines"] == runs[1]["baselines"]
+    assert runs[0]["per_seed"]["epochs"] == runs[1]["per_seed"]["epochs"]
