@@ -20,7 +20,18 @@ Run: python -m recipes.graph_classification
     python -m recipes.graph_classification --data-dir ../shared/data/graphs/tu --dataset MUTAG --pool all
     python -m recipes.graph_classification --format graphtensor   (input through tensorflow-gnn)
 
-Results: not measured yet (filled in from the default run).
+Results: default run (500 generated molecules, 10 stratified folds, sum pooling),
+    measured 2026-11-24 on x86_64, 2 cores (shared with other jobs), 57 s in all:
+    test accuracy 99.8 +- 0.6 %; baselines on the same folds (bag-of-atoms
+    counts): majority class 50.0, logistic regression 48.6, random forest 49.6.
+    Real data, every pooling, the 10 published folds (python -m benchmarks.graph_pooling,
+    same day and machine; fixed epochs per dataset, nothing picked on a test fold):
+                      sum   mean  max   attn  diffpool topk  sagpool
+      MUTAG     %    87.2  86.7  85.6  83.3  88.9     81.7  87.2   (bar 85: met)
+      PROTEINS  %    75.2  72.0  75.8  75.7  74.9     74.2  74.4   (bar 73: met)
+    Fold standard deviations are 4-8 points, so most poolings are within noise of
+    each other. Bag-of-atoms random forest: MUTAG 87.8, PROTEINS 72.3: on MUTAG
+    only DiffPool beats it. Papers: GIN 89.4 / 76.2, DiffPool 76.3 (PROTEINS).
 
 ## 1. The task: molecule property prediction
 
