@@ -106,3 +106,27 @@ def _save(fig, path) -> pathlib.Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_line_panels(path, panels: dict, title: str = "", xlabel: str = "", ylabel: str = "",
+                     columns: int = 4) -> pathlib.Path:
+    """Small multiples, ``{panel title: {label: y}}``, on shared axes so panels compare
+    at a glance (e.g. training and validation curves, one panel per experiment)."""
+    rows = -(-len(panels) // columns)
+    width = min(columns, len(panels))
+    fig, axes = plt.subplots(rows, width, figsize=(3.6 * width, 3 * rows), squeeze=False,
+                             sharex=True, sharey=True)
+    for ax, (name, lines) in zip(axes.flat, panels.items()):
+        for label, values in lines.items():
+            ax.plot(range(1, len(values) + 1), values, label=label, linewidth=1)
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
