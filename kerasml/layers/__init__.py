@@ -15,6 +15,7 @@ from kerasml.layers.position import LearnedPositionalEmbedding, SinusoidalPositi
 from kerasml.layers.sequence import LastStepHead, SequenceHead
 from kerasml.layers.sets import SetPooling
 from kerasml.layers.tabular import FillMissing
+from kerasml.layers.transformer import TransformerDecoderBlock, TransformerEncoderBlock
 
 __all__ = [
     "AdditiveAttention",
@@ -32,6 +33,8 @@ __all__ = [
     "SetPooling",
     "SinusoidalPositionalEncoding",
     "SpatialGatingUnit",
+    "TransformerDecoderBlock",
+    "TransformerEncoderBlock",
     "causal_mask",
     "dec_target_distribution",
     "masked_softmax",
