@@ -1,11 +1,14 @@
-"""Metric-learning losses Keras lacks: contrastive (pairs) and triplet (margin) losses.
+"""Metric-learning losses Keras lacks: contrastive (pairs), triplet (margin) and
+batch-hard triplet losses.
 
 Keras 3 ships no contrastive or triplet loss (TensorFlow Addons had them, for
-Keras 2 only, and is no longer maintained). Both losses here read the
-embeddings that a siamese model outputs, stacked along axis 1: ``[batch, 2,
+Keras 2 only, and is no longer maintained). The pair and triplet losses read
+the embeddings that a siamese model outputs, stacked along axis 1: ``[batch, 2,
 dim]`` for a pair, ``[batch, 3, dim]`` for (anchor, positive, negative). The
 shared encoder is applied to each member, so one loss call sees the whole
-pair or triplet. Written with ``keras.ops`` only (any backend).
+pair or triplet. The batch-hard loss instead reads one embedding per image
+``[batch, dim]`` with the images' class labels, and mines its triplets inside
+the batch. Written with ``keras.ops`` only (any backend).
 
 Example:
     >>> import numpy as np
@@ -93,6 +96,41 @@ def triplet_loss(y_true, y_pred, margin=0.2, squared=True):
     return ops.relu(positive - negative + margin)
 
 
+def batch_hard_triplet_loss(y_true, y_pred, margin=0.2):
+    """Per-anchor batch-hard triplet loss ``max(max_p d(a, p) - min_n d(a, n) + margin, 0)``.
+
+    Hermans, Beyer & Leibe 2017, "In Defense of the Triplet Loss for Person
+    Re-Identification" (arXiv:1703.07737), eq. 3 ("Batch Hard"): every image
+    of the batch is an anchor, its positive is the farthest image of its own
+    class in the batch and its negative the nearest image of another class.
+    Plain (not squared) Euclidean distances, as in the paper. An anchor with
+    no other image of its class in the batch gets a positive distance of 0;
+    one with no image of another class costs nothing.
+
+    Args:
+        y_true: ``[batch]`` integer class labels.
+        y_pred: ``[batch, dim]`` one embedding per image.
+        margin: how much closer the hardest positive must be than the hardest
+            negative.
+
+    Returns:
+        ``[batch]`` losses.
+    """
+    if len(y_pred.shape) != 2:
+        raise ValueError(f"batch_hard_triplet_loss needs one embedding per image, [batch, dim]; got shape "
+                         f"{tuple(y_pred.shape)}. Pass the encoder's output with the class labels as targets.")
+    labels = ops.reshape(y_true, (-1,))
+    squared_norms = ops.sum(ops.square(y_pred), axis=-1)
+    squared = squared_norms[:, None] + squared_norms[None, :] - 2.0 * ops.matmul(y_pred, ops.transpose(y_pred))
+    distances = ops.sqrt(ops.maximum(squared, _EPSILON))
+    same = ops.equal(labels[:, None], labels[None, :])
+    other = ops.logical_not(ops.eye(ops.shape(labels)[0], dtype="bool"))
+    positive = ops.max(ops.where(ops.logical_and(same, other), distances, 0.0), axis=1)
+    beyond = ops.max(distances) + margin + 1.0  # larger than any distance: never the hardest negative
+    negative = ops.min(ops.where(same, beyond, distances), axis=1)
+    return ops.relu(positive - negative + margin)
+
+
 @keras.saving.register_keras_serializable(package="kerasml")
 class ContrastiveLoss(keras.losses.Loss):
     """Contrastive loss of siamese pairs (Hadsell et al. 2006); see ``contrastive_loss``.
@@ -156,3 +194,37 @@ class TripletLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin, "squared": self.squared}
+
+
+
+@keras.saving.register_keras_serializable(package="kerasml")
+class BatchHardTripletLoss(keras.losses.Loss):
+    """Batch-hard triplet loss (Hermans et al. 2017); see ``batch_hard_triplet_loss``.
+
+    Args:
+        margin: required gap between the hardest negative and hardest positive
+            distances.
+        reduction, name, dtype: ``keras.losses.Loss`` arguments.
+
+    Call arguments:
+        y_true: ``[batch]`` integer class labels.
+        y_pred: ``[batch, dim]`` embeddings.
+
+    Example:
+        >>> import numpy as np
+        >>> points = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 3.0], [0.0, 5.0]], "float32")
+        >>> labels = np.array([0, 0, 1, 1])
+        >>> # anchors 0..3: hardest positive 1, 1, 2, 2; hardest negative 3, 2, 2, 4
+        >>> round(float(BatchHardTripletLoss(margin=0.5)(labels, points)), 4)  # (0 + 0 + 0.5 + 0) / 4
+        0.125
+    """
+
+    def __init__(self, margin=0.2, reduction="sum_over_batch_size", name="batch_hard_triplet_loss", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.margin = float(margin)
+
+    def call(self, y_true, y_pred):
+        return batch_hard_triplet_loss(y_true, y_pred, self.margin)
+
+    def get_config(self):
+        return {**super().get_config(), "margin": self.margin}

@@ -1,5 +1,6 @@
-"""Contrastive and triplet losses against NumPy formulas (Hadsell et al. 2006, FaceNet);
-Keras reductions, finite gradients at zero distance, saving, bad input."""
+"""Contrastive, triplet and batch-hard triplet losses against NumPy formulas (Hadsell et al.
+2006, FaceNet, Hermans et al. 2017); Keras reductions, finite gradients at zero distance,
+saving, bad input."""
 
 import doctest
 
@@ -9,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 import kerasml.losses
-from kerasml.losses import ContrastiveLoss, TripletLoss, contrastive_loss, triplet_loss
+from kerasml.losses import (BatchHardTripletLoss, ContrastiveLoss, TripletLoss, batch_hard_triplet_loss,
+                            contrastive_loss, triplet_loss)
 
 RNG = np.random.default_rng(0)
 
@@ -25,6 +27,20 @@ def np_triplet(anchor, positive, negative, margin, squared):
     if not squared:
         dp, dn = np.sqrt(dp), np.sqrt(dn)
     return np.maximum(dp - dn + margin, 0)
+
+
+def np_batch_hard(labels, embeddings, margin):
+    """Hermans et al. 2017, eq. 3, by explicit loops over anchors, positives and negatives."""
+    losses = []
+    for a in range(len(labels)):
+        distance = [np.sqrt(((embeddings[a] - e) ** 2).sum()) for e in embeddings]
+        positives = [distance[p] for p in range(len(labels)) if p != a and labels[p] == labels[a]]
+        negatives = [distance[n] for n in range(len(labels)) if labels[n] != labels[a]]
+        if not negatives:
+            losses.append(0.0)
+            continue
+        losses.append(max(max(positives, default=0.0) - min(negatives) + margin, 0.0))
+    return np.array(losses)
 
 
 def test_docstring_examples_run():
@@ -96,3 +112,25 @@ def test_siamese_training_separates_classes_and_saves(tmp_path):
     assert isinstance(loaded.loss, ContrastiveLoss) and loaded.loss.margin == 2.0
     restored = TripletLoss.from_config(TripletLoss(0.7, squared=False).get_config())
     assert (restored.margin, restored.squared) == (0.7, False)
+
+
+@pytest.mark.parametrize("margin", [0.2, 1.0])
+def test_batch_hard_triplet_matches_numpy(margin):
+    embeddings = RNG.standard_normal((24, 4)).astype("float32")
+    labels = np.array([0] * 8 + [1] * 8 + [2] * 7 + [3])  # class 3: an anchor without positives
+    expected = np_batch_hard(labels, embeddings.astype("float64"), margin)
+    got = keras.ops.convert_to_numpy(batch_hard_triplet_loss(labels, embeddings, margin))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(float(BatchHardTripletLoss(margin)(labels, embeddings)), expected.mean(), rtol=1e-4)
+    one_class = keras.ops.convert_to_numpy(batch_hard_triplet_loss(np.zeros(6), embeddings[:6], margin))
+    np.testing.assert_array_equal(one_class, np.zeros(6))  # no negatives: nothing to push apart
+
+
+def test_batch_hard_gradients_finite_config_and_layout_named():
+    embeddings = tf.Variable(np.ones((4, 3), "float32"))  # every distance exactly 0
+    with tf.GradientTape() as tape:
+        loss = BatchHardTripletLoss(0.2)(np.array([0, 0, 1, 1]), embeddings)
+    assert np.isfinite(tape.gradient(loss, embeddings).numpy()).all()
+    assert BatchHardTripletLoss.from_config(BatchHardTripletLoss(0.7).get_config()).margin == 0.7
+    with pytest.raises(ValueError, match=r"\[batch, dim\]"):
+        batch_hard_triplet_loss(np.zeros(4), np.zeros((4, 3, 2), "float32"))
