@@ -3,10 +3,12 @@
 The recipe table comes from each recipe's docstring header (Title, Run).
 
 Reads benchmarks/results/recipes/*.json (from `python -m benchmarks.run_recipes`),
-benchmarks/results/forecast_series.json (`python -m benchmarks.forecast_series`)
-and benchmarks/results/windows.json (`python benchmarks/windows.py`), and
-replaces the text between the README's `<!-- results:start -->` and
-`<!-- results:end -->` markers.
+benchmarks/results/forecast_series.json (`python -m benchmarks.forecast_series`),
+graphs.json (`python -m benchmarks.graphs`), attention.json
+(`python benchmarks/attention.py`) and windows.json (`python benchmarks/windows.py`),
+and replaces the text between the README's `<!-- results:start -->` and
+`<!-- results:end -->` markers. Recipes are grouped by task, the last word of
+their name (all `*_classification` recipes together, all `*_translation` recipes side by side).
 
 Run:  python -m benchmarks.update_readme
 """
@@ -65,11 +67,73 @@ def forecast_series_section(results):
     return "\n".join(lines)
 
 
+def by_task(name):
+    """Sort key: recipes of one task (``bahdanau_translation``, ``transformer_translation``) together."""
+    return name.rsplit("_", 1)[-1], name
+
+
+def graphs_section(report):
+    lines = ["#### Graph benchmarks — `python -m benchmarks.graphs --data-dir ../shared/data/graphs`", "",
+             "Cora, the standard Planetoid split (140 / 500 / 1000 nodes), test accuracy % over seeds:", "",
+             "| recipe | mean ± std | seeds | paper | bar |", "|---|---|---|---|---|"]
+    for name, row in report.get("cora", {}).items():
+        paper = f"{row['paper']}" if row.get("paper") is not None else "–"
+        lines.append(f"| `{name}` | **{row['test_accuracy_mean']:.2f} ± {row['test_accuracy_std']:.2f}** | "
+                     f"{row['seeds']} | {paper} | {row['bar']} |")
+    versus = report.get("gcn_vs_tfgnn")
+    if versus:
+        ours, theirs = versus["kerasml"], versus["tfgnn"]
+        lines += ["", f"kerasml `GCNConv` against tensorflow-gnn's GCN on Cora ({versus['protocol']}):", "",
+                  "| | test accuracy % | s/epoch (median, wall) | CPU s/epoch (median) |", "|---|---|---|---|"]
+        for label, row in (("kerasml", ours), ("tensorflow-gnn", theirs)):
+            lines.append(f"| {label} | {row['test_accuracy_mean']:.2f} ± {row['test_accuracy_std']:.2f} | "
+                         f"{row['epoch_seconds_median']:.4f} | {row['epoch_cpu_seconds_median']:.4f} |")
+    pooling = report.get("pooling")
+    if pooling:
+        lines += ["", "Graph classification, 10-fold test accuracy % on the published folds, one row per "
+                  "pooling (`python -m benchmarks.graph_pooling`):", ""]
+        datasets = pooling["datasets"]
+        pools = list(next(iter(datasets.values()))["pools"])
+        lines += ["| pooling | " + " | ".join(datasets) + " |", "|---" * (len(datasets) + 1) + "|"]
+        for pool in pools:
+            cells = [f"{100 * d['pools'][pool]['test_accuracy_mean']:.1f} ± {100 * d['pools'][pool]['test_accuracy_std']:.1f}"
+                     for d in datasets.values()]
+            lines.append(f"| {pool} | " + " | ".join(cells) + " |")
+        for baseline in next(iter(datasets.values()))["baselines"]:
+            cells = [f"{100 * d['baselines'][baseline]['test_accuracy_mean']:.1f}" for d in datasets.values()]
+            lines.append(f"| baseline: {baseline} | " + " | ".join(cells) + " |")
+        lines.append("| bar (best pooling) | " + " | ".join(f"{100 * d['bar']:.0f}" for d in datasets.values()) + " |")
+    return "\n".join(lines)
+
+
+def attention_section(report):
+    lines = ["#### Attention speed — `python benchmarks/attention.py`", "",
+             f"Forward + backward step at batch {report['batch_size']}; kerasml time / keras time "
+             "(wall clock, CPU), minimum over repeats. MHA: kerasml `MultiHeadAttention` vs "
+             "`keras.layers.MultiHeadAttention`; SDPA: `ScaledDotProductAttention` vs "
+             "`keras.ops.dot_product_attention`.", "",
+             "| length | width | heads | mask | MHA ratio | SDPA ratio |", "|---|---|---|---|---|---|"]
+    for mha, sdpa in zip(report["multi_head_attention"], report["scaled_dot_product_attention"], strict=True):
+        lines.append(f"| {mha['length']} | {mha['width']} | {mha['heads']} | {mha['mask']} | "
+                     f"{mha['ratio']:.2f}, {mha['cpu_ratio']:.2f} | {sdpa['ratio']:.2f}, {sdpa['cpu_ratio']:.2f} |")
+    lines += ["", "`AdditiveAttention` (units = width) beside `keras.layers.AdditiveAttention`, which has no "
+              "W_q, W_k projections and so does a little less work: wall ms and peak tensor MB per step.", "",
+              "| length | width | kerasml ms | kerasml MB | keras ms | keras MB |", "|---|---|---|---|---|---|"]
+    for row in report["additive_attention"]:
+        cells = [f"{row[f'{side}_ms']:.0f} | {row[f'{side}_peak_mb']:.0f}" if f"{side}_ms" in row
+                 else f"skipped ({row[f'{side}_skipped']}) | –" for side in ("kerasml", "keras")]
+        lines.append(f"| {row['length']} | {row['width']} | " + " | ".join(cells) + " |")
+    load = ", ".join(f"{v:.1f}" for v in report["load_average_before"])
+    lines += ["", f"Worst ratio **{report['worst_ratio']:.2f}** wall clock, **{report['worst_cpu_ratio']:.2f}** "
+              f"CPU time (goal ≤ {report['goal_ratio']}; load average before the run {load})."]
+    return "\n".join(lines)
+
+
 def recipe_table():
     from recipes.__main__ import recipe_summaries
 
     lines = ["| recipe | what it shows | run |", "|---|---|---|"]
-    for name, title, command in recipe_summaries():
+    for name, title, command in sorted(recipe_summaries(), key=lambda row: by_task(row[0])):
         lines.append(f"| `{name}` | {title} | `{command}` |")
     return "\n".join(lines)
 
@@ -82,12 +146,13 @@ def replace_between(text, start, end, body):
 
 def main():
     sections = []
-    for path in sorted((RESULTS / "recipes").glob("*.json")):
-        sections.append(recipe_section(json.loads(path.read_text())))
-    if (RESULTS / "forecast_series.json").exists():
-        sections.append(forecast_series_section(json.loads((RESULTS / "forecast_series.json").read_text())))
-    if (RESULTS / "windows.json").exists():
-        sections.append(windows_section(json.loads((RESULTS / "windows.json").read_text())))
+    reports = [json.loads(path.read_text()) for path in (RESULTS / "recipes").glob("*.json")]
+    for report in sorted(reports, key=lambda r: (by_task(r["recipe"]), r.get("command", ""))):
+        sections.append(recipe_section(report))
+    for filename, section in (("forecast_series.json", forecast_series_section), ("graphs.json", graphs_section),
+                              ("attention.json", attention_section), ("windows.json", windows_section)):
+        if (RESULTS / filename).exists():
+            sections.append(section(json.loads((RESULTS / filename).read_text())))
     readme = (ROOT / "README.md").read_text()
     readme = replace_between(readme, TABLE_START, TABLE_END, recipe_table())
     readme = replace_between(readme, START, END, "\n\n".join(sections))
