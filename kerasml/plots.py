@@ -99,6 +99,27 @@ def plot_predicted_vs_actual(path, actual, predictions: dict, title: str = "",
     return _save(fig, path)
 
 
+def plot_attention(path, examples, title: str = "") -> pathlib.Path:
+    """Attention heat maps, one panel per ``(weights, source_tokens, target_tokens)``.
+
+    ``weights`` is ``[target_steps, source_steps]`` (rows: output tokens, columns:
+    the input tokens they attend to, each row summing to 1); the token lists
+    label the axes (a space shows as ␣) and may be shorter than the weights (the
+    rest is cut off).
+    """
+    examples = list(examples)
+    fig, axes = plt.subplots(1, len(examples), squeeze=False,
+                             figsize=(sum(max(3.0, 0.28 * len(e[1]) + 1.5) for e in examples), 4.2))
+    for ax, (weights, source, target) in zip(axes[0], examples):
+        shown = np.asarray(weights)[:len(target), :len(source)]
+        ax.imshow(shown, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(source)), [t if t.strip() else "␣" for t in source], rotation=90, fontsize=8)
+        ax.set_yticks(range(len(target)), [t if t.strip() else "␣" for t in target], fontsize=8)
+        ax.set(xlabel="source token", ylabel="output token")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
 def _save(fig, path) -> pathlib.Path:
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
