@@ -117,23 +117,9 @@ def build_model(config: Config, num_features: int, num_classes: int, row_normali
 # ## 4-5. Train, evaluate, export
 def main(argv=None) -> dict:
     run = start_run("gat_node_classification", Config, argv, description=__doc__, quick=QUICK)
-    config = run.config
-    data = node_training.load_node_dataset(config.dataset, config.data_dir)
-    graph = data.graph
-    row_normalize = node_training.wants_row_normalization(config, data)
-    run.log(f"data: {data.description}")
-
-    baselines = node_training.baselines(run, data, row_normalize, epochs=min(config.epochs, 200))
-
-    def train_one(seed, tag):
-        model = build_model(config, graph.num_features, graph.num_classes, row_normalize)
-        history = node_training.fit_node_classifier(
-            run, model, graph, epochs=config.epochs, patience=config.patience, tag=tag)
-        return model, history
-
-    runs = node_training.train_over_seeds(run, graph, train_one, config.seed, config.seeds)
-    node_training.export_node_classifier(run, runs.first_model, graph)
-    return node_training.finish(run, data, runs, baselines)
+    # Baselines, training over --seeds, export and report: the steps every full-batch node
+    # classifier shares (kerasml.graph.node_training.run_full_batch).
+    return node_training.run_full_batch(run, build_model, baseline_epochs=min(run.config.epochs, 200))
 
 
 if __name__ == "__main__":

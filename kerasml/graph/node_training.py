@@ -461,3 +461,32 @@ def finish(run, data: NodeData, runs: SeedRuns, baseline_metrics: dict, extra: d
     return run.finish(dataset=data.description, metrics=metrics, baselines=baseline_metrics,
                       extra={"data": split_summary(data.graph), "per_seed": runs.per_seed(),
                              "serving": SERVING, **(extra or {})})
+
+
+def run_full_batch(run, build_model, baseline_epochs: int | None = None) -> dict:
+    """The steps every full-batch node-classification recipe shares, after its flags:
+    load ``--dataset``, fit the baselines, train ``build_model(config, num_features,
+    num_classes, row_normalize)`` once per ``--seeds`` seed on the whole graph with early
+    stopping on the validation nodes, export the first seed's model, write the report.
+
+    Example (a recipe's ``main``)::
+
+        run = start_run("gcn_node_classification", Config, argv, description=__doc__)
+        return node_training.run_full_batch(run, build_model)
+    """
+    config = run.config
+    data = load_node_dataset(config.dataset, config.data_dir)
+    graph = data.graph
+    row_normalize = wants_row_normalization(config, data)
+    run.log(f"data: {data.description}")
+
+    baseline_metrics = baselines(run, data, row_normalize, epochs=baseline_epochs or config.epochs)
+
+    def train_one(seed, tag):
+        model = build_model(config, graph.num_features, graph.num_classes, row_normalize)
+        history = fit_node_classifier(run, model, graph, epochs=config.epochs, patience=config.patience, tag=tag)
+        return model, history
+
+    runs = train_over_seeds(run, graph, train_one, config.seed, config.seeds)
+    export_node_classifier(run, runs.first_model, graph)
+    return finish(run, data, runs, baseline_metrics)
