@@ -107,8 +107,9 @@ def test_masks_propagate_through_an_encoder_decoder_model():
     memory = SinusoidalPositionalEncoding()(keras.layers.Embedding(20, WIDTH, mask_zero=True)(source))
     memory = TransformerEncoderBlock(HEADS, FFN)(memory)
     x = SinusoidalPositionalEncoding()(keras.layers.Embedding(20, WIDTH, mask_zero=True)(target))
-    x = TransformerDecoderBlock(HEADS, FFN)(x, memory)  # both masks filled in by Keras
-    model = keras.Model([source, target], keras.layers.Dense(20)(x))
+    x, weights = TransformerDecoderBlock(HEADS, FFN)(x, memory, return_attention_scores=True)
+    model = keras.Model([source, target], keras.layers.Dense(20)(x))  # both masks filled in by Keras
+    assert tuple(weights.shape) == (None, HEADS, None, None)
     source_ids = np.array([[3, 4, 5, 0], [6, 7, 0, 0]])
     target_ids = np.array([[1, 2, 0], [1, 2, 3]])
     logits = keras.ops.convert_to_numpy(model([source_ids, target_ids]))

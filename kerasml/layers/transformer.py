@@ -61,7 +61,15 @@ class _TransformerBlock(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.seed = seed
+        self._seeds_used = 0
         self.supports_masking = True  # the output keeps the (first) input's mask
+
+    def _next_seed(self):
+        """A different seed per dropout: one seed shared would drop the same units everywhere."""
+        if self.seed is None:
+            return None
+        self._seeds_used += 1
+        return self.seed + self._seeds_used
 
     def _initializers(self):
         return {"kernel_initializer": _fresh(self.kernel_initializer),
@@ -81,7 +89,7 @@ class _TransformerBlock(keras.layers.Layer):
             self.num_heads,
             self._head_dim(width),
             dropout=self.dropout,
-            seed=self.seed,
+            seed=self._next_seed(),
             dtype=self.dtype_policy,
             name=name,
             **self._initializers(),
@@ -93,7 +101,7 @@ class _TransformerBlock(keras.layers.Layer):
         )
 
     def _dropout(self, name):
-        return keras.layers.Dropout(self.dropout, seed=self.seed, dtype=self.dtype_policy, name=name)
+        return keras.layers.Dropout(self.dropout, seed=self._next_seed(), dtype=self.dtype_policy, name=name)
 
     def _feedforward_layers(self, input_shape):
         inner = keras.layers.Dense(
@@ -127,9 +135,6 @@ class _TransformerBlock(keras.layers.Layer):
         y = self._normalized_input(x, self.feedforward_norm)
         y = self.feedforward_outer(self.feedforward_inner(y))
         return self._add(x, y, self.feedforward_norm, self.feedforward_dropout, training)
-
-    def compute_output_shape(self, input_shape, *args, **kwargs):
-        return input_shape
 
     def get_config(self):
         return {
@@ -166,7 +171,7 @@ class TransformerEncoderBlock(_TransformerBlock):
         layer_norm_epsilon: LayerNormalization epsilon.
         normalize_first: pre-LN instead of the paper's post-LN.
         kernel_initializer, bias_initializer: for the attention and dense layers.
-        seed: seed for the dropouts.
+        seed: base seed of the dropouts (each dropout gets its own seed from it).
         **kwargs: ``keras.layers.Layer`` arguments (name, dtype, ...).
 
     Call arguments:
