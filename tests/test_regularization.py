@@ -1,0 +1,102 @@
+"""regularization recipe: quick run, SavedModel serving raw images with augmentation off,
+scores recomputed with scikit-learn, each remedy's layers checked against NumPy."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.datasets import load_digits
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+
+from recipes import regularization
+
+DIGITS = load_digits()
+ROWS = ("none", "dropout", "l2", "early_stopping", "augmentation", "batch_norm", "combination")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("regularization")
+    return regularization.main(["--quick", "--output-dir", str(output_dir)]), output_dir
+
+
+def test_report_keys_and_finite_metrics(quick_run):
+    report, output_dir = quick_run
+    metrics = report["metrics"]
+    assert report["recipe"] == "regularization"
+    assert {"test_accuracy", "generalization_gap", "gain_over_none_points", "best_remedy", "meets_bar"} <= set(metrics)
+    assert metrics["best_remedy"] in ROWS
+    assert set(report["baselines"]) == set(ROWS)
+    for name, row in report["baselines"].items():
+        for key in ("test_accuracy", "train_accuracy", "generalization_gap", "val_accuracy"):
+            assert math.isfinite(row[key]), (name, key)
+        assert row["generalization_gap"] == pytest.approx(row["train_accuracy"] - row["test_accuracy"])
+    assert metrics["test_accuracy"] == report["baselines"][metrics["best_remedy"]]["test_accuracy"]
+    assert json.loads((output_dir / "metrics.json").read_text()) == report
+    for name in ("history.csv", "model.keras", "plots/learning_curves.png", "plots/accuracy_by_remedy.png"):
+        assert (output_dir / name).exists(), name
+
+
+def test_best_remedy_is_chosen_on_validation(quick_run):
+    report, _ = quick_run
+    val = {name: row["val_accuracy"] for name, row in report["baselines"].items()}
+    assert val[report["metrics"]["best_remedy"]] == max(val.values())
+
+
+def test_saved_model_serves_raw_images_with_augmentation_off(quick_run):
+    report, output_dir = quick_run
+    _, test = train_test_split(np.arange(len(DIGITS.target)), test_size=0.25, stratify=DIGITS.target,
+                               random_state=report["config"]["seed"])
+    images = DIGITS.images[test].astype("float32")
+    reloaded = tf.saved_model.load(str(output_dir / "saved_model"))  # held: a dropped object frees its variables
+    served = reloaded.serve(tf.constant(images)).numpy()
+    np.testing.assert_allclose(served.sum(-1), 1, atol=1e-5)
+    keras_model = keras.saving.load_model(output_dir / "model.keras")
+    np.testing.assert_allclose(served, keras_model.predict(images, verbose=0), atol=1e-5)
+    # The exported model is the first repeat's model of the best remedy: its test score.
+    first = report["per_repeat"][report["metrics"]["best_remedy"]][0]
+    assert accuracy_score(DIGITS.target[test], served.argmax(-1)) == pytest.approx(first["test_accuracy"])
+
+
+def test_splits_are_disjoint_stratified_and_test_is_fixed():
+    config = regularization.Config(train_size=100, val_size=200)
+    first = regularization.split(config, DIGITS.target, 0)
+    second = regularization.split(config, DIGITS.target, 1)
+    train, val, test = first
+    assert len(set(train) | set(val) | set(test)) == len(train) + len(val) + len(test)
+    assert (len(train), len(val)) == (100, 200)
+    assert np.all(np.bincount(DIGITS.target[train], minlength=10) == 10)
+    np.testing.assert_array_equal(test, second[2])
+    assert set(train) != set(second[0])
+
+
+def test_l2_adds_the_squared_weights_to_the_loss():
+    config = regularization.Config(units=8, l2=1e-2)
+    model = regularization.build_model(config, {"l2"})
+    kernels = [layer.kernel.numpy() for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert len(kernels) == 3
+    expected = 1e-2 * sum(np.sum(k ** 2) for k in kernels)
+    assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-5)
+    assert not regularization.build_model(config, set()).losses
+
+
+def test_dropout_and_augmentation_act_in_training_only():
+    images = DIGITS.images[:32].astype("float32")
+    for remedy in ("dropout", "augmentation"):
+        model = regularization.build_model(regularization.Config(units=16), {remedy})
+        inference = model(images, training=False)
+        np.testing.assert_allclose(model(images, training=False), inference)
+        assert not np.allclose(model(images, training=True), inference, atol=1e-3), remedy
+        # Served without a `training` argument, as model.export traces it.
+        np.testing.assert_allclose(regularization.for_inference(model)(images), inference, atol=1e-6)
+
+
+def test_bad_sizes_name_the_flag(tmp_path):
+    with pytest.raises(ValueError, match="--train-size"):
+        regularization.main(["--quick", "--train-size", "1500", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="--dropout"):
+        regularization.main(["--quick", "--dropout", "1", "--output-dir", str(tmp_path)])
