@@ -22,7 +22,30 @@ Run: python -m recipes.actor_critic
     python -m recipes.actor_critic --env Acrobot-v1
     python -m recipes.actor_critic --shared-trunk --seed 1
 
-Results: not measured yet.
+Results: measured 2026-11-24 on x86_64, 2 cores shared with other jobs (load
+    average 7-8; Keras 3.15.1, TensorFlow 2.21.0), seed 0, by
+    `python -m benchmarks.run_recipes actor_critic` (8.5 s in all, 6.4 s of
+    training): 100 greedy evaluation episodes, the same 100 for every policy.
+
+    |                        | eval mean return | eval std | eval min |
+    |------------------------|------------------|----------|----------|
+    | A2C (greedy policy)    |      500.00      |   0.00   |   500    |
+    | pole-lean heuristic    |       41.53      |   8.36   |    25    |
+    | random policy          |       22.36      |  11.33   |     9    |
+
+    Bar (mean return >= 475): met, 500.0; every episode reached the 500-step
+    limit. Training stopped solved after 277 updates, 69,997 environment
+    steps and 915 episodes: 10,941 environment steps/s over the whole loop,
+    15,119/s in the rollouts alone (rollouts 4.6 s, updates 1.5 s, greedy
+    checks 0.2 s). Seeds 1-4 (same day, same command with `--seed`): mean
+    returns 500.0, 500.0, 495.93 (std 13.2, min 430) and 500.0, after 893k,
+    100k, 81k and 181k environment steps (60, 12.5, 12.3 and 15.6 s of
+    training): all five seeds meet the bar, but seed 1 hovered at training
+    returns of 200-300 for some 800k steps before it solved. The first
+    hyperparameters tried met the bar on every seed, so none were tuned; the
+    one variant tried, a shared trunk, is in section 2. `--env Acrobot-v1`
+    (same day): solved at 120k steps (22 s of training), mean return -82.2
+    (std 14.7) against the random policy's -499.0; its threshold is -100.
 
 ## 1. The environment, vectorised
 
