@@ -27,7 +27,21 @@ Run: python -m recipes.transformer_translation
     python -m recipes.transformer_translation --pairs-tsv fra.txt --token-level word --epochs 30
     python -m recipes.transformer_translation --tfds ted_hrlr_translate/pt_to_en --token-level word --tfds-download
 
-Results: (not yet measured)
+Results: default run (2000 held-out test dates), measured 2026-11-24 on
+    x86_64, 2 cores shared with other jobs (load average 6-8; Keras 3.15.1,
+    TensorFlow 2.21.0), seed 0, by
+    `python -m benchmarks.run_recipes transformer_translation`, 212 s in all:
+                           exact match  char accuracy   BLEU
+      Transformer             0.9970        0.9996     0.9990
+      dateutil parser         0.9685        0.9910     0.9822
+    Bar (exact match >= 98%): met, 0.9970 (1994 of 2000). The 6 misses all
+    garble a day of the month written with a weekday or an ordinal (1 -> 11,
+    21 -> 12, 31 -> 13). Training: 10 epochs in 180 s, 9,799 target tokens/s;
+    greedy decoding 26.0 ms per sentence one at a time, 1.05 ms per sentence
+    in a batch of 50. Tried: without the sqrt(d) embedding scale a trial run
+    (20,000 pairs in mixed case, 8 epochs) reached 97.4% exact match against
+    99.6% with it; 12 epochs reached 99.85% but took 257 s in all, too close to
+    the 5-minute budget on a loaded machine.
 
 ## 1. The data: dates in many human formats
 
@@ -58,8 +72,8 @@ position encoding added, X + P with P[t, 2i] = sin(t / 10000^(2i/d)) and
 P[t, 2i+1] = cos(...) (`kerasml.layers.SinusoidalPositionalEncoding`). As in
 the paper the embeddings are first multiplied by sqrt(d): Keras initialises
 them near ±0.05, and without the scaling the unit-sized P drowns the token's
-identity (an unscaled run confused "2" with "22" and reached 97.4% exact
-match where the scaled one reached 99.6%, same seed and budget).
+identity (in a trial run the unscaled model wrote "2" as "22" and "1" as
+"11" and reached 97.4% exact match, the scaled one 99.6%; see Results).
 
 `kerasml.layers.TransformerEncoderBlock`: multi-head self-attention
 (`MultiHeadAttention`: 4 heads, each softmax(q k^T / sqrt(16)) v over its own
@@ -143,7 +157,7 @@ from kerasml.recipe import RecipeConfig, field, start_run  # noqa: E402
 
 @dataclasses.dataclass
 class Config(RecipeConfig):
-    epochs: int = field(12, "training epochs; the learning rate decays to 0 at the last one")
+    epochs: int = field(10, "training epochs; the learning rate decays to 0 at the last one")
     batch_size: int = field(64, "pairs per training batch")
     learning_rate: float = field(1e-3, "peak Adam learning rate, reached after the warm-up")
     train_pairs: int = field(16000, "training pairs (generated dates; the cap for --pairs-tsv/--tfds)")
