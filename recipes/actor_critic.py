@@ -497,7 +497,6 @@ def return_stats(returns: np.ndarray) -> dict:
             "eval_min_return": float(np.min(returns))}
 
 
-
 # ## 8. Train, evaluate, export
 def main(argv=None) -> dict:
     run = start_run("actor_critic", Config, argv, description=__doc__, quick=QUICK)
