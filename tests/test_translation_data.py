@@ -128,6 +128,54 @@ def test_tfds_translation_sets_load_offline_through_mock_data(tmp_path):
         translation.load_tfds_pairs("ted_hrlr_translate/pt_to_en", data_dir=str(tmp_path))
 
 
+def test_pairs_tsv_and_tfds_sets_replace_the_generated_dates(tmp_path):
+    pairs = translation.date_pairs({"all": 300}, seed=5)["all"]
+    path = tmp_path / "pairs.txt"
+    path.write_text("".join(f"{s}\t{t}\tCC-BY attribution #{i}\n" for i, (s, t) in enumerate(pairs)),
+                    encoding="utf-8")
+    splits, description = translation.load_translation_pairs(
+        translation.TranslationConfig(pairs_tsv=str(path), train_pairs=100))
+    assert str(path) in description
+    assert {name: len(split) for name, split in splits.items()} == {"train": 100, "val": 30, "test": 30}
+    assert set(splits["train"]) <= set(pairs)
+    assert not {s for s, _ in splits["train"]} & {s for s, _ in splits["test"]}
+    with pytest.raises(ValueError, match="not both"):
+        translation.load_translation_pairs(translation.TranslationConfig(pairs_tsv=str(path), tfds="x"))
+    with pytest.raises(ValueError, match="at least 1"):
+        translation.load_translation_pairs(translation.TranslationConfig(test_pairs=0))
+
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=40):
+        splits, description = translation.load_translation_pairs(
+            translation.TranslationConfig(tfds="ted_hrlr_translate/pt_to_en", test_pairs=10))
+    assert "ted_hrlr_translate/pt_to_en" in description
+    assert {name: len(split) for name, split in splits.items()} == {"train": 40, "val": 40, "test": 10}
+
+
+def test_prepare_data_fits_tokenizers_on_training_pairs_and_drops_long_pairs(tmp_path):
+    path = tmp_path / "pairs.txt"
+    lines = [f"Sentence number {i}.\tPhrase numéro {i} !" for i in range(40)]
+    lines += ["A much longer source sentence than any other one here.\tcourt"] * 2
+    path.write_text("\n".join(lines), encoding="utf-8")
+    config = translation.TranslationConfig(pairs_tsv=str(path), token_level="word", max_text_tokens=5)
+    data = translation.prepare_data(config)
+    assert sum(data.dropped.values()) == 2  # 11 words; all others have 4 (3 words and the full stop)
+    assert data.target_tokenizer.level == "word" and "numéro" in data.target_tokenizer.vocabulary
+    train_words = {w for _, t in data.splits["train"] for w in t.lower().split()}
+    # Fitted on the training pairs only (before the long pairs were dropped, whence "court").
+    assert set(data.target_tokenizer.vocabulary[2:-2]) == train_words | {"court"}
+    assert data.max_output_tokens == int(4 * 1.2) + 2
+    assert data.test_references() == [t.lower() for _, t in data.splits["test"]]
+    assert data.test_sources() == [s for s, _ in data.splits["test"]]
+    (source_ids, target_in), labels = next(iter(data.datasets(batch_size=64)["test"]))
+    assert source_ids.shape[0] == target_in.shape[0] == labels.shape[0] == len(data.splits["test"])
+    with pytest.raises(ValueError, match="--max-text-tokens must be at least 1"):
+        translation.prepare_data(translation.TranslationConfig(max_text_tokens=0))
+    with pytest.raises(ValueError, match="raise it"):
+        translation.prepare_data(translation.TranslationConfig(pairs_tsv=str(path), max_text_tokens=1))
+
+
 def test_character_tokenizer_round_trips_and_reserves_start_and_end():
     texts = ["São Paulo", "2021-03-04", "naïve café"]
     tokenizer = translation.TextTokenizer.adapt(texts)
@@ -156,6 +204,7 @@ def test_word_tokenizer_splits_punctuation_and_decodes_the_standardized_text():
     tokenizer = translation.TextTokenizer.adapt(texts, level="word", lowercase=True)
     text = ["Go, go!  Home."]
     assert tokenizer.standardize(text).numpy().tolist() == [b"go , go ! home ."]
+    assert tokenizer.standardize(["Ça va? Numéro 3, l'été."]).numpy()[0].decode() == "ça va ? numéro 3 , l'été ."
     ids = tokenizer.encode(text).to_tensor()
     assert tokenizer.decode(ids).numpy().tolist() == [b"go , go ! home ."]
     assert tokenizer.vocabulary[2:4] == ["go", ","]  # the most frequent first

@@ -40,11 +40,18 @@ Training and decoding
     decoder, source_ids, start_id, end_id, max_length)`` re-runs the decoder
     on the growing prefix (cheap for short targets) and stops at ``end_id``
     or ``max_length``. ``translate(texts, ...)`` is strings in, strings out.
+    ``encoder_memory(encoder, source_ids)`` is the memory list without Keras
+    masks (feed it to the decoder or to an attention-weights model).
 Export
     ``Translator`` is a ``tf.Module`` whose ``serve`` takes raw strings
     ``[None] tf.string`` and returns decoded strings, tokenising and decoding
     inside the graph; ``export_translator`` saves it and proves that a fresh
     ``tf.saved_model.load`` gives the Python-side ``translate`` output.
+Recipe data
+    ``TranslationConfig``: the data and token flags of the translation
+    recipes (extend it with model fields). ``prepare_data(config)`` loads the
+    pairs (dates, ``--pairs-tsv`` or ``--tfds``), builds the tokenisers from
+    the training pairs and drops over-long pairs: a ``TranslationData``.
 Metrics and timing
     ``exact_match``, ``character_accuracy``, ``corpus_bleu`` (keras-hub's
     ``Bleu``, SacreBLEU's 13a tokenisation), ``target_token_count`` (for
@@ -64,14 +71,18 @@ Example:
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime
 import pathlib
 import time
+from typing import Literal
 
 import numpy as np
 import tensorflow as tf
 
 import keras  # isort: skip
+
+from kerasml.recipe import RecipeConfig, field  # noqa: E402
 
 START, END = "[start]", "[end]"
 PAD_ID, UNK_ID = 0, 1
@@ -295,7 +306,9 @@ class TextTokenizer(tf.Module):
         if self.lowercase:
             texts = tf.strings.lower(texts, encoding="utf-8")
         if self.level == "word":
-            texts = tf.strings.regex_replace(texts, r"([^\w\s'])", r" \1 ")
+            # Letters (any script, with their accents), digits and apostrophes stay in words;
+            # RE2's \w would split "numéro" at the "é".
+            texts = tf.strings.regex_replace(texts, r"([^\p{L}\p{M}\p{N}\s'])", r" \1 ")
             texts = tf.strings.strip(tf.strings.regex_replace(texts, r"\s+", " "))
         return texts
 
@@ -351,6 +364,13 @@ def teacher_forcing_dataset(pairs, source_tokenizer: TextTokenizer, target_token
     return dataset.batch(batch_size).map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def encoder_memory(encoder, source_ids) -> list[tf.Tensor]:
+    """``encoder(source_ids)`` (inference mode) as a list, without the Keras masks that
+    eager calls attach: the decoder rebuilds its masks from ``source_ids``."""
+    memory = encoder(tf.convert_to_tensor(source_ids, tf.int32), training=False)
+    return [tf.identity(m) for m in (memory if isinstance(memory, (list, tuple)) else [memory])]
+
+
 def greedy_decode(encoder, decoder, source_ids, start_id: int, end_id: int, max_length: int) -> tf.Tensor:
     """Greedy decoding: int32 ids ``[batch, <= max_length]``, 0 after each row's ``end_id``.
 
@@ -360,8 +380,7 @@ def greedy_decode(encoder, decoder, source_ids, start_id: int, end_id: int, max_
     eagerly and inside ``tf.function`` (a ``tf.while_loop``).
     """
     source_ids = tf.convert_to_tensor(source_ids, tf.int32)
-    memory = encoder(source_ids, training=False)
-    memory = list(memory) if isinstance(memory, (list, tuple)) else [memory]
+    memory = encoder_memory(encoder, source_ids)
     batch = tf.shape(source_ids)[0]
 
     def step(i, tokens, done):
@@ -437,6 +456,115 @@ def export_translator(path, translator: Translator, check_texts) -> pathlib.Path
         raise ExportMismatchError(f"The SavedModel at {path} translates {wrong} of {len(expected)} "
                                   "check texts differently from the Python-side model.")
     return path
+
+
+# ---------------------------------------------------------------------------
+# What the translation recipes share: flags and prepared data
+# ---------------------------------------------------------------------------
+@dataclasses.dataclass
+class TranslationConfig(RecipeConfig):
+    """Data and token flags of the translation recipes; a recipe's ``Config`` extends it."""
+
+    train_pairs: int = field(12000, "training pairs (generated dates; the cap for --pairs-tsv/--tfds)")
+    val_pairs: int = field(1000, "validation pairs (generated dates; the cap for --pairs-tsv/--tfds)")
+    test_pairs: int = field(2000, "test pairs (generated dates; the cap for --pairs-tsv/--tfds)")
+    pairs_tsv: str | None = field(None, "train on tab-separated source<TAB>target pairs (Anki format)")
+    tfds: str | None = field(None, "a tensorflow-datasets translation set, e.g. ted_hrlr_translate/pt_to_en")
+    tfds_data_dir: str | None = field(None, "")
+    tfds_download: bool = field(False, "")
+    token_level: Literal["character", "word"] = field("character", "tokens: characters or words")
+    lowercase: bool = field(True, "lowercase source and target texts before tokenising")
+    max_text_tokens: int = field(64, "drop pairs whose source or target has more tokens than this")
+    max_vocabulary: int = field(20000, "keep the most frequent tokens of each language (word level)")
+
+
+@dataclasses.dataclass
+class TranslationData:
+    """Prepared pairs ``{"train", "val", "test"}``, the tokenisers built on the
+    training pairs, what the data is, and how many over-long pairs each split lost."""
+
+    splits: dict[str, list[tuple[str, str]]]
+    source_tokenizer: TextTokenizer
+    target_tokenizer: TextTokenizer
+    description: str
+    dropped: dict[str, int]
+
+    def datasets(self, batch_size: int, seed: int = 0) -> dict[str, tf.data.Dataset]:
+        """``teacher_forcing_dataset`` per split; only the training split is shuffled."""
+        return {split: teacher_forcing_dataset(pairs, self.source_tokenizer, self.target_tokenizer,
+                                               batch_size, shuffle=split == "train", seed=seed)
+                for split, pairs in self.splits.items()}
+
+    @property
+    def max_output_tokens(self) -> int:
+        """A greedy-decoding limit: 1.2 x the longest training target, plus 2 (room for the end token)."""
+        return int(max(self.target_tokenizer.lengths([t for _, t in self.splits["train"]])) * 1.2) + 2
+
+    def test_sources(self) -> list[str]:
+        return [source for source, _ in self.splits["test"]]
+
+    def test_references(self) -> list[str]:
+        """The test targets as the target tokeniser standardises them (what decoding can return)."""
+        targets = self.target_tokenizer.standardize([target for _, target in self.splits["test"]])
+        return [t.decode("utf-8") for t in targets.numpy()]
+
+
+def load_translation_pairs(config: TranslationConfig) -> tuple[dict[str, list], str]:
+    """``{"train", "val", "test"}`` pairs and a description: generated dates, or
+    ``--pairs-tsv`` (split 80/10/10 by source sentence), or ``--tfds`` (its
+    train, validation and test splits), each split capped at its ``--*-pairs``
+    by a seeded random subset (Anki files are sorted by length)."""
+    if config.pairs_tsv and config.tfds:
+        raise ValueError("Give --pairs-tsv or --tfds, not both.")
+    sizes = {"train": config.train_pairs, "val": config.val_pairs, "test": config.test_pairs}
+    if min(sizes.values()) < 1:
+        raise ValueError(f"--train-pairs, --val-pairs and --test-pairs must be at least 1, got {sizes}.")
+    if config.pairs_tsv:
+        pairs = read_pairs_tsv(config.pairs_tsv)
+        splits = split_pairs(pairs, 0.1, 0.1, seed=config.seed)
+        description = f"{config.pairs_tsv} ({len(pairs)} pairs; 80/10/10 split by source sentence)"
+    elif config.tfds:
+        loaded = load_tfds_pairs(config.tfds, ("train", "validation", "test"), config.tfds_data_dir,
+                                 config.tfds_download, max_pairs=max(sizes.values()))
+        splits = {"train": loaded["train"], "val": loaded["validation"], "test": loaded["test"]}
+        description = f"{config.tfds} (tensorflow-datasets; train, validation and test splits)"
+    else:
+        return date_pairs(sizes, seed=config.seed), (
+            f"dates in {len(DATE_FORMATS)} human formats -> ISO YYYY-MM-DD (generated; years "
+            "1900-2099, no date in two splits)")
+    order = np.random.default_rng(config.seed)
+    capped = {}
+    for split, pairs in splits.items():
+        chosen = order.permutation(len(pairs))[:sizes[split]]
+        capped[split] = [pairs[i] for i in sorted(chosen)]
+    return capped, description
+
+
+def drop_long_pairs(splits, source_tokenizer: TextTokenizer, target_tokenizer: TextTokenizer, limit: int):
+    """Pairs whose source and target both have at most ``limit`` tokens, and the count dropped per split."""
+    kept, dropped = {}, {}
+    for split, pairs in splits.items():
+        sources, targets = [list(column) for column in zip(*pairs)]
+        short = (source_tokenizer.lengths(sources) <= limit) & (target_tokenizer.lengths(targets) <= limit)
+        kept[split] = [pair for pair, ok in zip(pairs, short) if ok]
+        dropped[split] = int((~short).sum())
+        if not kept[split]:
+            raise ValueError(f"Every {split} pair has more than --max-text-tokens {limit} tokens; raise it.")
+    return kept, dropped
+
+
+def prepare_data(config: TranslationConfig) -> TranslationData:
+    """Pairs, tokenisers (fitted on the training pairs) and the length filter, from the flags."""
+    if config.max_text_tokens < 1:
+        raise ValueError(f"--max-text-tokens must be at least 1, got {config.max_text_tokens}.")
+    splits, description = load_translation_pairs(config)
+    sources, targets = [list(column) for column in zip(*splits["train"])]
+    max_tokens = config.max_vocabulary if config.token_level == "word" else None
+    source_tokenizer, target_tokenizer = (
+        TextTokenizer.adapt(texts, level=config.token_level, lowercase=config.lowercase, max_tokens=max_tokens)
+        for texts in (sources, targets))
+    splits, dropped = drop_long_pairs(splits, source_tokenizer, target_tokenizer, config.max_text_tokens)
+    return TranslationData(splits, source_tokenizer, target_tokenizer, description, dropped)
 
 
 # ---------------------------------------------------------------------------
