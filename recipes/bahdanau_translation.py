@@ -26,7 +26,23 @@ Run: python -m recipes.bahdanau_translation
     python -m recipes.bahdanau_translation --pairs-tsv fra.txt --token-level word --epochs 20
     python -m recipes.bahdanau_translation --tfds ted_hrlr_translate/pt_to_en --token-level word --tfds-download
 
-Results: (not yet measured)
+Results: default run (2000 held-out test dates, none of them a training
+    target), measured 2026-11-24 on x86_64, 2 cores shared with other jobs
+    (Keras 3.15.1, TensorFlow 2.21.0), seed 0, by `python -m
+    benchmarks.run_recipes bahdanau_translation`, 134 s in all (55 s training
+    the attention model for 8 epochs, 57 s the model without attention):
+                                     exact match  char accuracy    BLEU
+      GRU + additive attention         1.0000        1.0000       1.0000
+      dateutil.parser (rule-based)     0.9665        0.9907       0.9810
+      GRU without attention            0.3750        0.8900       0.6277
+    Bar (exact match >= 95%): met, 2000 of 2000 test dates exact.
+    dateutil's 67 misses are all day-first dotted dates with a day <= 12
+    ("04.07.2014" read as April 7). The model without attention, trained for
+    the same 8 epochs, was still improving (validation token accuracy 0.93);
+    at equal budget, attention is the difference.
+    Speed: 19,115 training target tokens/s (the training time includes the
+    validation passes); greedy decoding 6.8 ms per sentence one at a time,
+    0.52 ms per sentence in a batch of 50 (targets are 11 tokens with [end]).
 
 ## 1. The data: dates in many human formats
 
