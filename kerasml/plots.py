@@ -1,7 +1,9 @@
 """Matplotlib figures that recipes write as PNG (no display needed).
 
 Example:
-    >>> plot_lines("/tmp/demo.png", {"actual": [1, 2, 3], "model": [1, 2, 2.5]}, title="demo")
+    >>> path = plot_lines("/tmp/demo.png", {"actual": [1, 2, 3], "model": [1, 2, 2.5]}, title="demo")
+    >>> path.name
+    'demo.png'
 """
 
 from __future__ import annotations
