@@ -14,12 +14,40 @@ Paper(s): Srivastava et al. 2014, "Dropout: A Simple Way to Prevent Neural
     Normalization".
 Dataset: scikit-learn's digits (1797 8x8 images, embedded): 25% held out for
     test, and from the rest, per repeat, a small stratified training subset
-    (`--train-size`, 200 images: 20 per digit) and a validation set
+    (`--train-size`, 100 images: 10 per digit) and a validation set
     (`--val-size`, 300) for early stopping and for choosing the combination.
 Run: python -m recipes.regularization
     python -m recipes.regularization --train-size 500 --repeats 5
 
-Results: (to be measured)
+Results: measured 2026-11-24 on x86_64, 2 cores shared with other jobs (Keras 3.15.1,
+    TensorFlow 2.21.0), seed 0, by `python -m benchmarks.run_recipes regularization`
+    (180 s in all): 100 training images, 450 test images, 4 repeats; mean ± std over
+    the repeats.
+
+    | remedy          | test accuracy   | train accuracy | generalisation gap | val accuracy |
+    |-----------------|-----------------|----------------|--------------------|--------------|
+    | none            | 0.9017 ± 0.0088 |     1.0000     |  0.0983 ± 0.0088   |    0.8875    |
+    | dropout 0.5     | 0.8933 ± 0.0057 |     1.0000     |  0.1067 ± 0.0057   |    0.8867    |
+    | L2 1e-3         | 0.8917 ± 0.0189 |     1.0000     |  0.1083 ± 0.0189   |    0.8842    |
+    | early stopping  | 0.8983 ± 0.0126 |     1.0000     |  0.1017 ± 0.0126   |    0.8908    |
+    | augmentation    | 0.9194 ± 0.0109 |     0.9975     |  0.0781 ± 0.0132   |    0.9200    |
+    | batch norm      | 0.8511 ± 0.0191 |     1.0000     |  0.1489 ± 0.0191   |    0.8517    |
+    | combination     | 0.9117 ± 0.0136 |     0.9900     |  0.0783 ± 0.0144   |    0.9142    |
+    (combination = augmentation + early stopping, the remedies above none on validation.)
+
+    Bar (best remedy beats no remedy by >= 2 points): NOT met. The best remedy on
+    validation, augmentation, beats none by 1.78 ± 1.23 points on test (paired
+    per-repeat differences). Tried before settling on these defaults (3 repeats
+    each unless said): 200 training images (none already 0.951 on test, 1 repeat;
+    no remedy above 0.956); 50 images (none 0.854, augmentation 0.873, L2
+    0.858, the rest below none); 100 images with batches of 32 for 150 epochs (600 steps: none
+    0.907, dropout 0.913, augmentation 0.886-0.908, under-trained); batches of 16
+    for 200 epochs (the default: augmentation's first real gain); 300 epochs
+    (augmentation 0.910 ± 0.027, noisier, no better); augmentation strengths 1 px /
+    10 deg / 0.1 zoom (val 0.922, test 0.919), 0.5 px / 15 deg / 0.15 (val 0.932,
+    test 0.924, taken: best on validation) and 0.5 px / 20 deg / 0.2 (val 0.928,
+    test 0.928, not taken: the choice was made on validation, although the test
+    numbers were printed beside it).
 
 ## 1. Overfitting, and the experiment
 
@@ -27,14 +55,19 @@ A network overfits when it learns its training examples, noise and all,
 rather than what they have in common: training accuracy climbs to 100% while
 accuracy on images it has not seen stays well below. The difference, training
 accuracy minus test accuracy, is the generalisation gap. Few training
-examples and many weights make it large: here 200 images against about
-84,000 weights.
+examples and many weights make it large: here 100 images against about
+85,000 weights. In the default run the plain network (no remedy) classifies
+all of its training images correctly from about epoch 10 on, and 90.2% of the
+test images: a gap of 9.8 points (mean of 4 repeats). Its validation accuracy
+does not fall as training goes on (plots/learning_curves.png): the textbook
+U-shaped validation curve never appears, the network simply knows its 100
+images and generalises from them as far as they allow.
 
 Each remedy is one change to one network, and the comparison is fair: the
 same architecture, the same training images, the same initial weights (the
 same seed), the same optimiser and the same epoch budget. Only the remedy
-differs. One training run on 200 images is noisy, so the experiment is
-repeated `--repeats` times (3), each repeat with its own training subset,
+differs. One training run on 100 images is noisy, so the experiment is
+repeated `--repeats` times (4), each repeat with its own training subset,
 validation set and initial weights (seed, seed + 1, ...), and every number is
 a mean ± standard deviation over the repeats. Because all remedies share each
 repeat's data and weights, the gain of a remedy over no remedy is also
@@ -57,9 +90,11 @@ set, both stratified and disjoint, from the rest.
   for `--patience` epochs, and the weights of its best epoch are restored
   (Keras' `EarlyStopping`).
 * augmentation: Keras preprocessing layers shift each training image by up to
-  one pixel, rotate it by up to `--rotation` degrees and zoom it by up to
-  `--zoom`, a new draw every time the image is seen: the network never sees
-  the same image twice. The layers do nothing at inference, so the exported
+  `--shift` (half a) pixel, rotate it by up to `--rotation` (15) degrees and
+  zoom it by up to `--zoom` (15%), bilinear interpolation, blank (0) borders;
+  a new draw every time the image is seen, so the network never sees the same
+  image twice. A whole pixel is an eighth of the image: shifts of up to 1
+  pixel scored lower on validation. The layers do nothing at inference, so the exported
   model takes raw images.
 * batch_norm: each hidden layer's pre-activations are normalised over the
   batch, whose composition changes every step (a noise that regularises, and
@@ -71,6 +106,19 @@ The combination uses every remedy whose mean validation accuracy beats no
 remedy's; it is then trained like the others. The reported best remedy is
 the one with the highest mean validation accuracy, the combination included.
 The test split plays no part in either choice.
+
+What the default run shows. Dropout, L2, early stopping and batch norm only
+constrain the network; none of them tells it anything new about digits, and
+none beat the plain network on test (batch norm did worst, 0.851, likely
+because the statistics of 16-image batches are a noisy normalisation that
+the running averages used at test time do not match). Augmentation adds information, that a slightly
+rotated, shifted or zoomed digit is the same digit: it is the only remedy
+that narrowed the gap (7.8 points against 9.8) and raised test accuracy, to
+0.919 from 0.902. Remedies do not simply add up: early stopping edged past
+no remedy on validation (0.891 against 0.888, one image in 300, within the
+noise of 300 images) and so joined the combination, where it cut the
+augmented training short (85 of 200 epochs; augmented training converges
+slowly) and lost 0.8 points against augmentation alone.
 
 ## 5. Metrics, curves and export
 
