@@ -17,8 +17,10 @@ Paper(s): Vaswani et al. 2017, "Attention Is All You Need" (scaled
 Dataset: generated in the run: dates written in 19 human formats (day, month
     or year first, month names and abbreviations in three letter cases,
     weekdays, ordinals, separators) -> ISO `YYYY-MM-DD`; every split has its own
-    dates, so no test target was seen in training. The same data, sizes and
-    flags as `bahdanau_translation`, so the two compare like with like.
+    dates, so no test target was seen in training: 12,000 training, 1,000
+    validation and 2,000 test pairs. The same data and data flags as
+    `bahdanau_translation` (`kerasml.data.translation.TranslationConfig` and
+    `prepare_data`), so the two compare like with like.
     `--pairs-tsv PATH` trains on tab-separated sentence pairs instead (the Anki
     format of manythings.org/anki: source<TAB>target<TAB>attribution), `--tfds
     ted_hrlr_translate/pt_to_en` on a prepared tensorflow-datasets translation
@@ -28,20 +30,23 @@ Run: python -m recipes.transformer_translation
     python -m recipes.transformer_translation --tfds ted_hrlr_translate/pt_to_en --token-level word --tfds-download
 
 Results: default run (2000 held-out test dates), measured 2026-11-24 on
-    x86_64, 2 cores shared with other jobs (load average 6-8; Keras 3.15.1,
+    x86_64, 2 cores shared with other jobs (load average 5-6; Keras 3.15.1,
     TensorFlow 2.21.0), seed 0, by
-    `python -m benchmarks.run_recipes transformer_translation`, 212 s in all:
+    `python -m benchmarks.run_recipes transformer_translation`, 175 s in all:
                            exact match  char accuracy   BLEU
-      Transformer             0.9970        0.9996     0.9990
-      dateutil parser         0.9685        0.9910     0.9822
-    Bar (exact match >= 98%): met, 0.9970 (1994 of 2000). The 6 misses all
-    garble a day of the month written with a weekday or an ordinal (1 -> 11,
-    21 -> 12, 31 -> 13). Training: 10 epochs in 180 s, 9,799 target tokens/s;
-    greedy decoding 26.0 ms per sentence one at a time, 1.05 ms per sentence
-    in a batch of 50. Tried: without the sqrt(d) embedding scale a trial run
-    (20,000 pairs in mixed case, 8 epochs) reached 97.4% exact match against
-    99.6% with it; 12 epochs reached 99.85% but took 257 s in all, too close to
-    the 5-minute budget on a loaded machine.
+      Transformer             0.9965        0.9994     0.9989
+      dateutil parser         0.9665        0.9907     0.9810
+    Bar (exact match >= 98%): met, 0.9965 (1993 of 2000). All 7 misses have
+    the month written as a word: a one-digit day doubled (1 -> 11, 2 -> 22;
+    five times), 12 written 21, and the year of the longest kind of source
+    ("wednesday, september 19, 2007") written 1920. Training: 16 epochs in
+    162 s, 13,076 target tokens/s; greedy decoding 13.4 ms per sentence one
+    at a time, 0.61 ms per sentence in a batch of 50.
+    Tried: 12 epochs reached 0.9935 (13 misses; 152 s in all); 10 epochs on
+    16,000 training pairs, before both translation recipes settled on
+    12,000, reached 0.9970 (212 s). Without the sqrt(d) embedding scale a
+    trial run (20,000 pairs in mixed case, 8 epochs) reached 97.4% exact
+    match against 99.6% with it.
 
 ## 1. The data: dates in many human formats
 
@@ -133,16 +138,15 @@ output.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import math
 import sys
-from typing import Literal
 
 import kerasml  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 
 import keras  # isort: skip
-import numpy as np  # isort: skip
 import tensorflow as tf  # isort: skip
 
 from kerasml import plots  # noqa: E402
@@ -152,25 +156,14 @@ from kerasml.layers import (  # noqa: E402
     TransformerDecoderBlock,
     TransformerEncoderBlock,
 )
-from kerasml.recipe import RecipeConfig, field, start_run  # noqa: E402
+from kerasml.recipe import field, start_run  # noqa: E402
 
 
 @dataclasses.dataclass
-class Config(RecipeConfig):
-    epochs: int = field(10, "training epochs; the learning rate decays to 0 at the last one")
+class Config(translation.TranslationConfig):  # + the data flags: --pairs-tsv, --tfds, --token-level, ...
+    epochs: int = field(16, "training epochs; the learning rate decays to 0 at the last one")
     batch_size: int = field(64, "pairs per training batch")
     learning_rate: float = field(1e-3, "peak Adam learning rate, reached after the warm-up")
-    train_pairs: int = field(16000, "training pairs (generated dates; the cap for --pairs-tsv/--tfds)")
-    val_pairs: int = field(1000, "validation pairs (generated dates; the cap for --pairs-tsv/--tfds)")
-    test_pairs: int = field(2000, "test pairs (generated dates; the cap for --pairs-tsv/--tfds)")
-    pairs_tsv: str | None = field(None, "train on tab-separated source<TAB>target pairs (Anki format)")
-    tfds: str | None = field(None, "a tensorflow-datasets translation set, e.g. ted_hrlr_translate/pt_to_en")
-    tfds_data_dir: str | None = field(None, "")
-    tfds_download: bool = field(False, "")
-    token_level: Literal["character", "word"] = field("character", "tokens: characters or words")
-    lowercase: bool = field(True, "lowercase source and target texts before tokenising")
-    max_text_tokens: int = field(64, "drop pairs whose source or target has more tokens than this")
-    max_vocabulary: int = field(20000, "keep the most frequent tokens of each language (word level)")
     width: int = field(64, "model width d (embeddings, attention and block outputs)")
     heads: int = field(4, "attention heads (each is width / heads wide)")
     intermediate_dim: int = field(128, "hidden width of the feed-forward networks")
@@ -182,57 +175,6 @@ class Config(RecipeConfig):
 
 QUICK = {"epochs": 1, "train_pairs": 256, "val_pairs": 32, "test_pairs": 32, "width": 16,
          "heads": 2, "intermediate_dim": 16, "layers": 1, "warmup_epochs": 0.5}
-
-
-# ## 1. Data
-def load_pairs(config: Config) -> tuple[dict[str, list], str]:
-    """``{"train", "val", "test"}`` (source, target) pairs and a description of the data."""
-    if config.pairs_tsv and config.tfds:
-        raise ValueError("Give --pairs-tsv or --tfds, not both.")
-    sizes = {"train": config.train_pairs, "val": config.val_pairs, "test": config.test_pairs}
-    if min(sizes.values()) < 1:
-        raise ValueError(f"--train-pairs, --val-pairs and --test-pairs must be at least 1, got {sizes}.")
-    if config.pairs_tsv:
-        pairs = translation.read_pairs_tsv(config.pairs_tsv)
-        splits = translation.split_pairs(pairs, 0.1, 0.1, seed=config.seed)
-        description = f"{config.pairs_tsv} ({len(pairs)} pairs; 80/10/10 split by source sentence)"
-    elif config.tfds:
-        loaded = translation.load_tfds_pairs(config.tfds, ("train", "validation", "test"), config.tfds_data_dir,
-                                             config.tfds_download, max_pairs=max(sizes.values()))
-        splits = {"train": loaded["train"], "val": loaded["validation"], "test": loaded["test"]}
-        description = f"{config.tfds} (tensorflow-datasets; train, validation and test splits)"
-    else:
-        return translation.date_pairs(sizes, seed=config.seed), (
-            "dates in 19 human formats -> ISO YYYY-MM-DD (generated; years 1900-2099, "
-            "no date in two splits)")
-    order = np.random.default_rng(config.seed)
-    capped = {}
-    for split, pairs in splits.items():  # a random subset, not the first (Anki files are sorted by length)
-        chosen = order.permutation(len(pairs))[:sizes[split]]
-        capped[split] = [pairs[i] for i in sorted(chosen)]
-    return capped, description
-
-
-# ## 2. Tokens
-def make_tokenizers(splits, config: Config):
-    sources, targets = zip(*splits["train"])
-    max_tokens = config.max_vocabulary if config.token_level == "word" else None
-    make = lambda texts: translation.TextTokenizer.adapt(  # noqa: E731
-        texts, level=config.token_level, lowercase=config.lowercase, max_tokens=max_tokens)
-    return make(sources), make(targets)
-
-
-def drop_long_pairs(splits, source_tokenizer, target_tokenizer, limit: int):
-    """Pairs whose source and target both have at most ``limit`` tokens; the count dropped per split."""
-    kept, dropped = {}, {}
-    for split, pairs in splits.items():
-        sources, targets = zip(*pairs)
-        short = (source_tokenizer.lengths(list(sources)) <= limit) & (target_tokenizer.lengths(list(targets)) <= limit)
-        kept[split] = [pair for pair, ok in zip(pairs, short) if ok]
-        dropped[split] = int((~short).sum())
-        if not kept[split]:
-            raise ValueError(f"Every {split} pair has more than --max-text-tokens {limit} tokens; raise it.")
-    return kept, dropped
 
 
 # ## 3. Model
@@ -314,42 +256,34 @@ def dateutil_baseline(sources) -> list[str]:
 def main(argv=None) -> dict:
     run = start_run("transformer_translation", Config, argv, description=__doc__, quick=QUICK)
     config = run.config
-    if config.max_text_tokens < 1:
-        raise ValueError(f"--max-text-tokens must be at least 1, got {config.max_text_tokens}.")
     if config.width % config.heads:
         raise ValueError(f"--width {config.width} must be divisible by --heads {config.heads}.")
     if config.epochs < 1 or config.layers < 1 or config.warmup_epochs < 0:
         raise ValueError("--epochs and --layers must be at least 1 and --warmup-epochs at least 0.")
-    splits, description = load_pairs(config)
-    source_tokenizer, target_tokenizer = make_tokenizers(splits, config)
-    splits, dropped = drop_long_pairs(splits, source_tokenizer, target_tokenizer, config.max_text_tokens)
-    run.log(f"{description}: " + ", ".join(f"{len(p)} {s}" for s, p in splits.items())
+    data = translation.prepare_data(config)  # sections 1 and 2
+    source_tokenizer, target_tokenizer = data.source_tokenizer, data.target_tokenizer
+    run.log(f"{data.description}: " + ", ".join(f"{len(p)} {s}" for s, p in data.splits.items())
             + f"; vocabularies {source_tokenizer.vocabulary_size} / {target_tokenizer.vocabulary_size}")
-    datasets = {split: translation.teacher_forcing_dataset(pairs, source_tokenizer, target_tokenizer,
-                                                           config.batch_size, shuffle=split == "train",
-                                                           seed=config.seed)
-                for split, pairs in splits.items()}
-    max_length = int(max(target_tokenizer.lengths([t for _, t in splits["train"]])) * 1.2) + 2
-    test_sources = [s for s, _ in splits["test"]]
-    references = [t.decode("utf-8") for t in
-                  target_tokenizer.standardize([t for _, t in splits["test"]]).numpy()]
+    datasets = data.datasets(config.batch_size, seed=config.seed)
+    test_sources, references = data.test_sources(), data.test_references()
 
     encoder = build_encoder(config, source_tokenizer.vocabulary_size)
     decoder, attention_model = build_decoder(config, target_tokenizer.vocabulary_size)
     model = build_training_model(config, encoder, decoder,
-                                 steps_per_epoch=math.ceil(len(splits["train"]) / config.batch_size))
+                                 steps_per_epoch=math.ceil(len(data.splits["train"]) / config.batch_size))
     with run.timer("train"):
         history = model.fit(datasets["train"], validation_data=datasets["val"], epochs=config.epochs,
                             verbose=run.fit_verbose, shuffle=False,  # the dataset reshuffles itself
                             callbacks=run.callbacks(patience=config.patience))
-    epochs_run = len(history.history["loss"])
-    translator = translation.Translator(encoder, decoder, source_tokenizer, target_tokenizer, max_length)
+    epochs_run = len(history.epoch)  # a resumed run counts only the epochs after its backup
+    translator = translation.Translator(encoder, decoder, source_tokenizer, target_tokenizer,
+                                        data.max_output_tokens)
     with run.timer("test_decode"):
         predictions = translator(test_sources)
     metrics = translation.translation_metrics(references, predictions)
     metrics["meets_bar"] = bool(metrics["test_exact_match"] >= 0.98)
-    tokens = translation.target_token_count(splits["train"], target_tokenizer)
-    speed = {"train_tokens_per_second": tokens * epochs_run / run.timing["train_seconds"],
+    tokens = translation.target_token_count(data.splits["train"], target_tokenizer)
+    speed = {"train_tokens_per_second": tokens * epochs_run / run.timing["train_seconds"] if epochs_run else None,
              "train_epochs": epochs_run,
              **{f"greedy_decode_seconds_per_sentence_{k}": v
                 for k, v in translation.decode_latency(translator, test_sources[:50]).items()}}
@@ -360,20 +294,22 @@ def main(argv=None) -> dict:
             baselines["dateutil_parser"] = translation.translation_metrics(
                 references, dateutil_baseline(test_sources))
 
-    with open(run.dir / "test_predictions.tsv", "w", encoding="utf-8") as handle:
-        handle.write("source\treference\tprediction\n")
-        handle.writelines(f"{s}\t{r}\t{p}\n" for s, r, p in zip(test_sources, references, predictions))
+    with open(run.dir / "test_predictions.tsv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["source", "reference", "prediction"])
+        writer.writerows(zip(test_sources, references, predictions))
     plot_results(run, translator, attention_model, test_sources[:4])
     if run.options.export:
         model.save(run.dir / "model.keras")
         (run.dir / "tokenizers.json").write_text(json.dumps(
             {"source": source_tokenizer.get_config(), "target": target_tokenizer.get_config(),
-             "max_output_tokens": max_length}))
+             "max_output_tokens": data.max_output_tokens}))
         translation.export_translator(run.dir / "saved_model", translator, test_sources[:64])
         run.log(f"exported {run.dir / 'saved_model'} (reload check passed)")
     return run.finish(
-        dataset=description, metrics=metrics, baselines=baselines,
-        extra={"data": {split: len(pairs) for split, pairs in splits.items()}, "dropped_long_pairs": dropped,
+        dataset=data.description, metrics=metrics, baselines=baselines,
+        extra={"data": {split: len(pairs) for split, pairs in data.splits.items()},
+               "dropped_long_pairs": data.dropped,
                "speed": speed,
                "serving": {"input": "tf.string [batch] raw source texts",
                            "output": "tf.string [batch] greedy translations"}})
@@ -387,7 +323,8 @@ def plot_results(run, translator, attention_model, sources):
                                            target_tokenizer.start_id, target_tokenizer.end_id,
                                            translator.max_length)
     prefix = tf.concat([tf.fill([len(sources), 1], target_tokenizer.start_id), output_ids], axis=1)
-    weights = keras.ops.convert_to_numpy(attention_model([prefix, *translator.encoder(source_ids)]))
+    memory = translation.encoder_memory(translator.encoder, source_ids)
+    weights = keras.ops.convert_to_numpy(attention_model([prefix, *memory]))  # [B, heads, T, S]
     examples = []
     for row, source_row, output_row in zip(weights.mean(axis=1), source_ids.numpy(), output_ids.numpy()):
         source_tokens = [source_tokenizer.vocabulary[i] for i in source_row if i]

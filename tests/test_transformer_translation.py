@@ -106,30 +106,6 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     np.testing.assert_allclose(rates, expected, atol=1e-7)
 
 
-def test_pairs_tsv_with_word_tokens(tmp_path):
-    pairs = translation.date_pairs({"all": 300}, seed=5)["all"]
-    path = tmp_path / "pairs.txt"
-    path.write_text("".join(f"{s}\t{t}\tCC-BY attribution #{i}\n" for i, (s, t) in enumerate(pairs)),
-                    encoding="utf-8")
-    report = transformer_translation.main(["--quick", "--no-export", "--pairs-tsv", str(path), "--token-level",
-                                           "word", "--output-dir", str(tmp_path / "run")])
-    assert str(path) in report["dataset"]
-    assert report["data"] == {"train": 240, "val": 30, "test": 30}
-    assert report["baselines"] == {}  # the dateutil baseline is for the generated dates only
-    assert all(math.isfinite(report["metrics"][k]) for k in METRIC_KEYS)
-
-
-def test_tfds_pairs_load_offline_on_mock_data():
-    import tensorflow_datasets as tfds
-
-    config = transformer_translation.Config(tfds="ted_hrlr_translate/pt_to_en", train_pairs=30)
-    with tfds.testing.mock_data(num_examples=40):
-        splits, description = transformer_translation.load_pairs(config)
-    assert "ted_hrlr_translate" in description
-    assert [len(splits[s]) for s in ("train", "val", "test")] == [30, 40, 40]
-    assert all(isinstance(s, str) and isinstance(t, str) for s, t in splits["train"])
-
-
 def test_bad_input_says_what_to_change(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("one\tun\ntwo deux\n")
