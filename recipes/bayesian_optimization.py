@@ -108,8 +108,7 @@ CLASSES = 10
 class Config(RecipeConfig):
     epochs: int = field(10, "training epochs of every trial (and of the retrained best configuration)")
     batch_size: int = field(64, "images per training batch")
-    learning_rate: float = field(1e-3, "default of the searched Adam learning rate (keras-tuner's "
-                                       "first value for it)")
+    learning_rate: float = field(1e-3, "not used: the searches choose the learning rate (1e-4 to 1e-1)")
     trials: int = field(10, "trials per search (the budget, the same for both methods)")
     initial_points: int = field(3, "Bayesian optimisation: random trials before the Gaussian process is used")
     search_seeds: int = field(3, "searches per method, with seeds --seed, --seed + 1, ...")
@@ -120,8 +119,11 @@ class Config(RecipeConfig):
 QUICK = {"epochs": 1, "trials": 2, "initial_points": 1, "search_seeds": 1}
 
 
-def check_config(config: Config) -> None:
+def check_config(config: Config, given_flags: set[str]) -> None:
     """ValueError naming the flag to change."""
+    if "learning_rate" in given_flags:
+        raise ValueError("--learning-rate is not used: the learning rate is one of the searched "
+                         "hyperparameters (1e-4 to 1e-1, see build_model); leave the flag out.")
     if config.trials < 1 or config.search_seeds < 1 or config.epochs < 1:
         raise ValueError("--trials, --search-seeds and --epochs must be at least 1.")
     if not 1 <= config.initial_points < config.trials:
@@ -152,7 +154,7 @@ def batches(images, labels, batch_size: int, seed: int | None = None) -> tf.data
 
 
 # ## 3. The search space and a trial
-def build_model(hp: keras_tuner.HyperParameters, default_learning_rate: float = 1e-3) -> keras.Model:
+def build_model(hp: keras_tuner.HyperParameters) -> keras.Model:
     """The network of one trial, its hyperparameters drawn from ``hp``."""
     l2 = hp.Float("l2", 1e-6, 1e-2, sampling="log")
     dropout = hp.Float("dropout", 0.0, 0.5)
@@ -165,7 +167,7 @@ def build_model(hp: keras_tuner.HyperParameters, default_learning_rate: float = 
         x = keras.layers.Dropout(dropout, name=f"dropout_{i + 1}")(x)
     probabilities = keras.layers.Dense(CLASSES, activation="softmax", name="digit")(x)
     model = keras.Model(images, probabilities, name="digits_mlp")
-    learning_rate = hp.Float("learning_rate", 1e-4, 1e-1, sampling="log", default=default_learning_rate)
+    learning_rate = hp.Float("learning_rate", 1e-4, 1e-1, sampling="log")
     model.compile(keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model
@@ -181,12 +183,8 @@ class DigitsMLP(keras_tuner.HyperModel):
     on test after retraining.
     """
 
-    def __init__(self, default_learning_rate: float):
-        super().__init__(name="digits_mlp")
-        self.default_learning_rate = default_learning_rate
-
     def build(self, hp):
-        return build_model(hp, self.default_learning_rate)
+        return build_model(hp)
 
     def fit(self, hp, model, *args, **kwargs):
         history = model.fit(*args, **kwargs).history
@@ -201,7 +199,7 @@ def search(method: str, config: Config, seed: int, train, val, directory, verbos
     keras.utils.set_random_seed(seed)  # the same start for both methods
     extra = {"num_initial_points": config.initial_points} if method == "bayesian_optimization" else {}
     tuner = METHODS[method](
-        DigitsMLP(config.learning_rate), objective="val_accuracy",
+        DigitsMLP(name="digits_mlp"), objective="val_accuracy",
         max_trials=config.trials, seed=seed, directory=str(directory), project_name=f"{method}_seed{seed}",
         overwrite=True, **extra)
     # keras-tuner fits scikit-learn's Gaussian process and maximises the acquisition from 50
@@ -223,7 +221,7 @@ def search(method: str, config: Config, seed: int, train, val, directory, verbos
 def main(argv=None) -> dict:
     run = start_run("bayesian_optimization", Config, argv, description=__doc__, quick=QUICK)
     config = run.config
-    check_config(config)
+    check_config(config, run.given_flags)
     digits = load_digits()
     images, labels = digits.images.astype("float32"), digits.target.astype("int32")
     train_idx, val_idx, test_idx = split(config, labels)

@@ -98,5 +98,7 @@ def test_bad_budgets_name_the_flag(tmp_path):
     with pytest.raises(ValueError, match="--initial-points"):
         bayesian_optimization.main(["--quick", "--initial-points", "3", "--trials", "3",
                                     "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="--learning-rate is not used"):
+        bayesian_optimization.main(["--quick", "--learning-rate", "0.01", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="--search-seeds"):
         bayesian_optimization.main(["--quick", "--search-seeds", "0", "--output-dir", str(tmp_path)])
