@@ -1,6 +1,7 @@
-"""similarity recipe: quick runs of both losses; the exported encoder serves raw images;
+"""similarity recipe: quick runs of the three losses; the exported encoder serves raw images;
 recall@K and verification AUC recomputed here (NumPy loops, scikit-learn's roc_auc_score)
-for the model and the raw-pixel baseline."""
+for the model, the raw-pixel baseline and the held-out validation classes; the class split
+keeps training, validation and test digits apart; bad flags are named."""
 
 import json
 import math
@@ -49,8 +50,10 @@ def test_report_keys_and_finite_metrics(quick_run):
     for values in (report["metrics"], report["baselines"]["raw_pixel_cosine"]):
         assert all(math.isfinite(values[k]) and 0 <= values[k] <= 1 for k in METRIC_KEYS)
     assert report["data"]["unseen_images"] == UNSEEN.sum()
+    assert report["selection"]["refit"] and report["selection"]["epochs"] in (1, 2)
     assert json.loads((output_dir / "metrics.json").read_text()) == report
-    for name in ("history.csv", "model.keras", "plots/recall_at_k.png", "plots/verification_roc.png"):
+    for name in ("history.csv", "history_refit.csv", "model.keras", "plots/recall_at_k.png",
+                 "plots/verification_roc.png", "plots/history.png"):
         assert (output_dir / name).exists(), name
 
 
@@ -80,15 +83,72 @@ def test_contrastive_quick_run(tmp_path):
     assert all(math.isfinite(report["metrics"][k]) for k in METRIC_KEYS)
 
 
-def test_training_never_sees_unseen_digits():
+def test_without_refit_the_exported_encoder_is_the_selected_epoch(tmp_path):
+    """--no-refit keeps the early-stopping model (best epoch's weights restored): its scores on
+    the validation digits, recomputed here, are the ones the report and history.csv give."""
+    report = similarity.main(["--quick", "--no-refit", "--loss", "batch_hard", "--epochs", "3",
+                              "--output-dir", str(tmp_path)])
+    assert report["selection"] == {"metric": "val_verification_auc", "epochs": report["selection"]["epochs"],
+                                   "refit": False}
+    history = np.genfromtxt(tmp_path / "history.csv", delimiter=",", names=True)
+    assert report["selection"]["epochs"] == int(np.argmax(history["val_verification_auc"])) + 1
+    assert not (tmp_path / "history_refit.csv").exists()
+    val = np.isin(DIGITS.target, [5, 6])
+    encoder = keras.saving.load_model(tmp_path / "model.keras")
+    expected = reference_metrics(encoder.predict(DIGITS.images[val].astype("float32"), verbose=0),
+                                 DIGITS.target[val])
+    for key in METRIC_KEYS:
+        assert report["metrics"][key.replace("test_", "val_")] == pytest.approx(expected[key], abs=1e-5), key
+    pixels = reference_metrics(DIGITS.images[val].reshape(val.sum(), -1), DIGITS.target[val])
+    for key in METRIC_KEYS:
+        assert report["baselines"]["raw_pixel_cosine"][key.replace("test_", "val_")] == pytest.approx(
+            pixels[key], abs=1e-6), key
+
+
+def test_held_out_class_retrieval_logs_the_reference_metrics():
+    images, labels = DIGITS.images[:200].astype("float32"), DIGITS.target[:200]
+    encoder = keras.Sequential([keras.Input((8, 8)), keras.layers.Flatten(), keras.layers.Dense(5)])
+    logs = {"loss": 1.0}
+    similarity.HeldOutClassRetrieval(encoder, images, labels).on_epoch_end(0, logs)
+    expected = reference_metrics(encoder.predict(images, verbose=0), labels)
+    assert set(logs) == {"loss"} | {key.replace("test_", "val_") for key in METRIC_KEYS}
+    for key in METRIC_KEYS:
+        assert logs[key.replace("test_", "val_")] == pytest.approx(expected[key], abs=1e-6), key
+
+
+def test_validation_classes_are_disjoint_from_training_and_test_classes():
     config = similarity.Config()
-    _, labels, train, val, unseen = similarity.split(config)
-    assert not set(labels[train]) & {7, 8, 9} and not set(labels[val]) & {7, 8, 9}
-    np.testing.assert_array_equal(np.sort(unseen), np.flatnonzero(UNSEEN))
-    members, same = similarity.draw_examples(labels[train], 500, "contrastive", np.random.default_rng(0))
-    np.testing.assert_array_equal(labels[train][members[0]] == labels[train][members[1]], same.astype(bool))
-    (anchor, positive, negative), _ = similarity.draw_examples(labels[train], 500, "triplet",
+    _, labels, groups = similarity.split(config)
+    train, val, unseen = (set(labels[groups[name]].tolist()) for name in ("train", "val", "unseen"))
+    assert train == {0, 1, 2, 3, 4} and val == {5, 6} and unseen == {7, 8, 9}
+    np.testing.assert_array_equal(np.sort(np.concatenate([groups["train"], groups["val"]])), groups["seen"])
+    np.testing.assert_array_equal(groups["unseen"], np.flatnonzero(UNSEEN))
+    assert len(groups["seen"]) + len(groups["unseen"]) == len(DIGITS.target)
+    _, labels, groups = similarity.split(similarity.Config(val_classes=(0, 9), unseen_classes=(3, 4)))
+    assert set(labels[groups["train"]].tolist()) == {1, 2, 5, 6, 7, 8}
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"val_classes": (6, 7)}, "must not include the unseen"),
+    ({"val_classes": (5,)}, "at least two"),
+    ({"unseen_classes": (0, 1, 2, 3, 4, 7, 8)}, "at least two"),
+    ({"val_classes": (5, 12)}, "digits 0-9"),
+])
+def test_bad_class_flags_say_what_to_change(flags, message):
+    with pytest.raises(ValueError, match=message):
+        similarity.split(similarity.Config(**flags))
+
+
+def test_examples_never_mix_training_and_held_out_digits():
+    _, labels, groups = similarity.split(similarity.Config())
+    train_labels = labels[groups["train"]]
+    members, same = similarity.draw_examples(train_labels, 500, "contrastive", np.random.default_rng(0))
+    np.testing.assert_array_equal(train_labels[members[0]] == train_labels[members[1]], same.astype(bool))
+    (anchor, positive, negative), _ = similarity.draw_examples(train_labels, 500, "triplet",
                                                                np.random.default_rng(0))
     assert np.all(anchor != positive)
-    assert np.all(labels[train][anchor] == labels[train][positive])
-    assert np.all(labels[train][anchor] != labels[train][negative])
+    assert np.all(train_labels[anchor] == train_labels[positive])
+    assert np.all(train_labels[anchor] != train_labels[negative])
+    (images,), classes = similarity.draw_examples(train_labels, 500, "batch_hard", np.random.default_rng(0))
+    np.testing.assert_array_equal(classes, train_labels[images])
+    assert set(classes.tolist()) == {0, 1, 2, 3, 4}
