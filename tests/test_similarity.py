@@ -152,3 +152,11 @@ def test_examples_never_mix_training_and_held_out_digits():
     (images,), classes = similarity.draw_examples(train_labels, 500, "batch_hard", np.random.default_rng(0))
     np.testing.assert_array_equal(classes, train_labels[images])
     assert set(classes.tolist()) == {0, 1, 2, 3, 4}
+
+
+def test_same_seed_same_metrics(quick_run, tmp_path):
+    report, _ = quick_run
+    again = similarity.main(["--quick", "--no-export", "--output-dir", str(tmp_path)])
+    assert again["selection"] == report["selection"]
+    for key in METRIC_KEYS:
+        assert again["metrics"][key] == pytest.approx(report["metrics"][key], abs=1e-6), key
