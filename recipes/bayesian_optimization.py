@@ -304,7 +304,8 @@ def main(argv=None) -> dict:
     with run.timer("retrain"):
         model.fit(batches(images[fit_idx], labels[fit_idx], config.batch_size, seed=config.seed),
                   epochs=config.epochs, shuffle=False, verbose=verbose,
-                  callbacks=[keras.callbacks.CSVLogger(str(run.dir / "history.csv"))])
+                  callbacks=[keras.callbacks.CSVLogger(str(run.dir / "history.csv")),
+                             keras.callbacks.TensorBoard(str(run.dir / "tensorboard"))])
     test_accuracy = model.evaluate(images[test_idx], labels[test_idx], verbose=0, return_dict=True)["accuracy"]
     np.savez(run.dir / "test_split.npz", indices=test_idx,
              predicted=np.argmax(model.predict(images[test_idx], verbose=0), -1))

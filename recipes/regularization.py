@@ -127,7 +127,8 @@ mode, no dropout or augmentation) and the generalisation gap between them,
 and the validation accuracy used for the choices; each as mean and std over
 the repeats. `history.csv` holds every epoch of every run (remedy, repeat);
 plots/learning_curves.png shows the first repeat's training and validation
-accuracy per remedy. The training accuracy in those curves is measured during
+accuracy per remedy, plots/accuracy_by_remedy.png the mean training and test
+accuracy of each. The training accuracy in those curves is measured during
 training, under the remedy's own noise (dropout, augmentation), which is why
 it can sit below the validation accuracy. The best remedy's first-repeat
 model is exported: `serve` takes float32 raw images `[batch, 8, 8]` (pixels
