@@ -41,7 +41,10 @@ Results: default run (2000 held-out test dates), measured 2026-11-24 on
     five times), 12 written 21, and the year of the longest kind of source
     ("wednesday, september 19, 2007") written 1920. Training: 16 epochs in
     162 s, 13,076 target tokens/s; greedy decoding 13.4 ms per sentence one
-    at a time, 0.61 ms per sentence in a batch of 50.
+    at a time, 0.61 ms per sentence in a batch of 50. Beside it, on the same
+    2000 test dates, `bahdanau_translation`'s default run (its benchmark
+    report, 2026-11-24) scored 1.0000 exact match in 134 s: on these short
+    strings the GRU with additive attention makes none of these slips.
     Tried: 12 epochs reached 0.9935 (13 misses; 152 s in all); 10 epochs on
     16,000 training pairs, before both translation recipes settled on
     12,000, reached 0.9970 (212 s). Without the sqrt(d) embedding scale a
