@@ -66,6 +66,17 @@ def test_masked_softmax_matches_numpy_and_zeroes_fully_masked_rows():
     np.testing.assert_allclose(no_mask, np_masked_softmax(scores, True), atol=1e-6)
 
 
+def test_a_single_key_gets_weight_one_without_keras_size_one_warning(recwarn):
+    scores = rand(2, 3, 1) * 5
+    mask = np.array([True, False]).reshape(2, 1, 1).repeat(3, axis=1)
+    got = keras.ops.convert_to_numpy(masked_softmax(scores, mask))
+    np.testing.assert_allclose(got, np_masked_softmax(scores, mask), atol=1e-6)
+    value = rand(2, 1, 4)  # one key: the first step of greedy decoding; its value is the output
+    out = ScaledDotProductAttention()(rand(2, 3, 4), value)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out), np.repeat(value, 3, axis=1), atol=1e-6)
+    assert not [w for w in recwarn if "size 1" in str(w.message)]
+
+
 def test_masked_softmax_float16_huge_scores_stay_finite():
     scores = np.full((2, 5), 60000, "float16")  # near float16's max
     mask = np.array([[True, False, True, False, False], [False] * 5])

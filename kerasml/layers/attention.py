@@ -69,6 +69,11 @@ def _softmax_fill_masked(scores, mask, axis=-1):
     scores = ops.cast(scores, work)
     if mask is not None:
         scores = ops.where(mask, scores, _MASKED_SCORE)
+    if scores.shape[axis] == 1:
+        # One key (the first step of greedy decoding): the softmax is 1, and keras.ops.softmax
+        # would warn that a size-1 axis is "likely not what you intended". exp(s - s) is 1
+        # and still passes NaN through.
+        return ops.cast(ops.exp(scores - scores), dtype)
     return ops.cast(ops.softmax(scores, axis=axis), dtype)
 
 
