@@ -295,7 +295,9 @@ def verify_saved_model(path, inputs, expected, endpoint: str = "serve", atol: fl
             diff = np.max(np.abs(got - want)) if got.shape == want.shape else "shape"
             raise ExportMismatchError(
                 f"SavedModel at {path} does not reproduce the Keras model: max |difference| "
-                f"{diff} (shapes {got.shape} vs {want.shape}).")
+                f"{diff} (shapes {got.shape} vs {want.shape}). If the model holds random layers "
+                "(keras.layers.RandomTranslation and other augmentation), model.export traces them in "
+                "training mode: export keras.Model(inputs, model(inputs, training=False)) instead.")
 
 
 def environment() -> dict:

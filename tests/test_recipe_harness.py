@@ -87,6 +87,19 @@ def test_export_round_trip_and_mismatch_is_loud(tmp_path):
         verify_saved_model(path, x, model.predict(x, verbose=0) + 1.0)
 
 
+def test_export_of_random_augmentation_fails_loudly_and_names_the_fix(tmp_path):
+    images = keras.Input((8, 8))
+    shifted = keras.layers.RandomTranslation(0.5, 0.5, fill_mode="constant", seed=0)(images)
+    model = keras.Model(images, keras.layers.Flatten()(shifted))
+    x = np.random.default_rng(2).standard_normal((4, 8, 8)).astype("float32")
+    run = start_run("demo", DemoConfig, ["--output-dir", str(tmp_path / "augmenting")])
+    with pytest.raises(ExportMismatchError, match="training=False"):
+        run.export(model, x)  # the SavedModel would shift every image it serves
+    inference = keras.Model(images, model(images, training=False))
+    run = start_run("demo", DemoConfig, ["--output-dir", str(tmp_path / "inference")])
+    assert run.export(inference, x) is not None
+
+
 def test_export_of_dict_and_list_input_models(tmp_path):
     a, b = keras.Input((2,), name="a"), keras.Input((3,), name="b")
     joined = keras.layers.Dense(1)(keras.layers.Concatenate()([a, b]))
