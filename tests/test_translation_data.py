@@ -1,5 +1,6 @@
 import collections
 import datetime
+import json
 import math
 import re
 
@@ -13,6 +14,7 @@ from keras import ops
 from kerasml import plots
 from kerasml.data import translation
 from kerasml.data.sources import DataUnavailableError
+from kerasml.recipe import start_run
 
 THURSDAY = datetime.date(2021, 3, 4)
 EXPECTED_RENDERINGS = {
@@ -348,3 +350,105 @@ def test_plot_attention_writes_a_png(tmp_path):
                                 [(weights, list("3 Mar"), list("2021")), (weights, list("abcde"), list("wxyz"))],
                                 title="demo")
     assert path.exists() and path.stat().st_size > 1000
+
+
+def test_dateutil_baseline_reads_dates_month_first_and_gives_up_with_an_empty_string():
+    assert translation.dateutil_baseline(["the 4th of March 2021", "04.03.2021", "no date here"]) == \
+        ["2021-03-04", "2021-04-03", ""]
+    # Every generated date that is not written day first with dots parses back to its target.
+    pairs = translation.date_pairs({"test": 300}, seed=1)["test"]
+    not_day_first = [(s, t) for s, t in pairs if not re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{4}", s)]
+    assert translation.dateutil_baseline([s for s, _ in not_day_first]) == [t for _, t in not_day_first]
+
+
+def copy_translation_setup(tmp_path, argv=()):
+    """A run, data whose test pairs the copying decoder gets half right, and its translator."""
+    run = start_run("copy", translation.TranslationConfig, ["--output-dir", str(tmp_path), *argv])
+    tokenizer = translation.TextTokenizer.adapt(["abc"])  # ids: a 2, b 3, c 4, start 5, end 6
+    splits = {"train": [("abc", "abc"), ("ab", "ab")], "test": [("abc", "abc"), ("ba", "ab")]}
+    data = translation.TranslationData(splits, tokenizer, tokenizer, "copies", {"train": 0, "test": 0})
+    encoder, decoder = copy_models(vocabulary=7, end_id=6)
+    return run, data, data.translator(encoder, decoder)
+
+
+def test_evaluate_on_test_scores_the_test_translations_and_times_them(tmp_path):
+    run, data, translator = copy_translation_setup(tmp_path)
+    assert translator.max_length == int(3 * 1.2) + 2
+    run.timing["train_seconds"] = 2.0
+    result = translation.evaluate_on_test(run, translator, data, bar=0.5, epochs_trained=3)
+    assert result.predictions == ["abc", "ba"]  # the decoder copies its source
+    assert result.metrics["test_exact_match"] == 0.5 and result.metrics["meets_bar"] is True
+    assert result.metrics["test_char_accuracy"] == pytest.approx((3 + 0) / (3 + 2))
+    assert not translation.evaluate_on_test(run, translator, data, bar=0.51, epochs_trained=3).metrics["meets_bar"]
+    tokens = (3 + 1) + (2 + 1)  # training targets and their end tokens
+    assert result.speed["train_tokens_per_second"] == pytest.approx(tokens * 3 / 2.0)
+    assert result.speed["train_epochs"] == 3 and result.speed["greedy_decode_seconds_per_sentence_batched"] > 0
+    assert run.timing["test_decode_seconds"] > 0
+    assert translation.evaluate_on_test(run, translator, data, 0.5, epochs_trained=0).speed[
+        "train_tokens_per_second"] is None
+    assert "copies: 2 train, 2 test; vocabularies 7 / 7" == data.summary()
+
+
+def test_rule_based_baselines_run_dateutil_on_generated_dates_only(tmp_path):
+    run = start_run("dates", translation.TranslationConfig,
+                    ["--output-dir", str(tmp_path), "--train-pairs", "50", "--val-pairs", "5", "--test-pairs", "40"])
+    data = translation.prepare_data(run.config)
+    baselines = translation.rule_based_baselines(run, run.config, data)
+    parsed = []
+    for source in data.test_sources():
+        try:
+            parsed.append(date_parser.parse(source, fuzzy=True).date().isoformat())
+        except ValueError:
+            parsed.append("")
+    references = [t for _, t in data.splits["test"]]
+    assert baselines["dateutil_parser"]["test_exact_match"] == pytest.approx(
+        np.mean([p == r for p, r in zip(parsed, references)]))
+    assert run.timing["dateutil_seconds"] > 0
+    assert translation.rule_based_baselines(run, translation.TranslationConfig(pairs_tsv="x.tsv"), data) == {}
+    assert translation.rule_based_baselines(run, translation.TranslationConfig(tfds="x"), data) == {}
+
+
+def test_attention_examples_pair_the_weights_with_source_and_output_tokens(tmp_path):
+    _, _, translator = copy_translation_setup(tmp_path)
+    prefix, memory = keras.Input((None,), dtype="int32"), keras.Input((None,), dtype="int32")
+    # Output step t reads source position t (and nothing past the source's end).
+    reads_step = keras.layers.Lambda(lambda inputs: ops.one_hot(
+        ops.broadcast_to(ops.arange(ops.shape(inputs[0])[1])[None], ops.shape(inputs[0])), ops.shape(inputs[1])[1]))
+    diagonal = keras.Model([prefix, memory], reads_step([prefix, memory]))
+    examples = translation.attention_examples(translator, diagonal, ["abc", "ba"])
+    # The copying decoder outputs "abc" + [end] and "ba" + [end]: prefix lengths 1 + 4 steps.
+    assert [(s, o) for _, s, o in examples] == [(list("abc"), list("abc") + ["[end]"]),
+                                                 (list("ba"), list("ba") + ["[end]"])]
+    np.testing.assert_array_equal(examples[0][0], np.eye(5, 3))
+    # Weights with a heads axis [B, heads, T, S] are averaged over the heads.
+    uniform = keras.layers.Lambda(lambda w: ops.stack([w, ops.ones_like(w) / 3.0], axis=1))
+    two_heads = keras.Model([prefix, memory], uniform(reads_step([prefix, memory])))
+    averaged = translation.attention_examples(translator, two_heads, ["abc"])[0][0]
+    np.testing.assert_allclose(averaged, (np.eye(5, 3) + 1 / 3) / 2, atol=1e-6)
+
+
+def test_export_and_report_write_predictions_tokenizers_saved_model_and_metrics(tmp_path):
+    run, data, translator = copy_translation_setup(tmp_path)
+    source, target_in = keras.Input((None,), dtype="int32"), keras.Input((None,), dtype="int32")
+    model = keras.Model([source, target_in], translator.decoder([target_in, *translator.encoder(source)]))
+    run.timing["train_seconds"] = 1.0
+    test = translation.evaluate_on_test(run, translator, data, bar=0.9, epochs_trained=1)
+    report = translation.export_and_report(run, model, translator, data, test, {"copy": {"test_bleu": 0.0}})
+    rows = (tmp_path / "test_predictions.tsv").read_text(encoding="utf-8").splitlines()
+    assert rows == ["source\treference\tprediction", "abc\tabc\tabc", "ba\tab\tba"]
+    saved = json.loads((tmp_path / "tokenizers.json").read_text())
+    assert saved["target"]["vocabulary"] == translator.target_tokenizer.vocabulary
+    assert saved["max_output_tokens"] == translator.max_length
+    reloaded = tf.saved_model.load(str(tmp_path / "saved_model"))
+    assert [t.decode() for t in reloaded.serve(tf.constant(["cab"])).numpy()] == ["cab"]
+    assert (tmp_path / "model.keras").exists()
+    assert json.loads((tmp_path / "metrics.json").read_text()) == report
+    assert report["metrics"]["meets_bar"] is False and report["baselines"] == {"copy": {"test_bleu": 0.0}}
+    assert report["data"] == {"train": 2, "test": 2} and report["speed"]["train_epochs"] == 1
+    quiet_dir = tmp_path / "no_export"
+    run, data, translator = copy_translation_setup(quiet_dir, ["--no-export"])
+    run.timing["train_seconds"] = 1.0
+    translation.export_and_report(run, model, translator, data,
+                                  translation.evaluate_on_test(run, translator, data, 0.9, 1), {})
+    assert (quiet_dir / "test_predictions.tsv").exists() and (quiet_dir / "metrics.json").exists()
+    assert not (quiet_dir / "saved_model").exists() and not (quiet_dir / "model.keras").exists()

@@ -51,12 +51,20 @@ Recipe data
     ``TranslationConfig``: the data and token flags of the translation
     recipes (extend it with model fields). ``prepare_data(config)`` loads the
     pairs (dates, ``--pairs-tsv`` or ``--tfds``), builds the tokenisers from
-    the training pairs and drops over-long pairs: a ``TranslationData``.
+    the training pairs and drops over-long pairs: a ``TranslationData``
+    (``.summary()`` for the log, ``.translator(encoder, decoder)``).
 Metrics and timing
     ``exact_match``, ``character_accuracy``, ``corpus_bleu`` (keras-hub's
     ``Bleu``, SacreBLEU's 13a tokenisation), ``target_token_count`` (for
     training tokens/s) and ``decode_latency`` (greedy decoding, seconds per
     sentence). ``kerasml.plots.plot_attention`` draws attention heat maps.
+What the recipes share after training
+    ``dateutil_baseline`` (and ``rule_based_baselines``: its metrics on the
+    generated dates), ``evaluate_on_test`` (test translations, metrics with
+    ``meets_bar``, speed: an ``Evaluation``), ``attention_examples`` (heat-map
+    input from an attention-weights model) and ``export_and_report``
+    (``test_predictions.tsv``, ``model.keras``, ``tokenizers.json``,
+    ``saved_model/``, ``metrics.json``).
 
 Example:
     >>> pairs = date_pairs({"train": 3}, seed=0)["train"]
@@ -71,8 +79,10 @@ Example:
 from __future__ import annotations
 
 import collections
+import csv
 import dataclasses
 import datetime
+import json
 import pathlib
 import time
 from typing import Literal
@@ -500,6 +510,15 @@ class TranslationData:
         """A greedy-decoding limit: 1.2 x the longest training target, plus 2 (room for the end token)."""
         return int(max(self.target_tokenizer.lengths([t for _, t in self.splits["train"]])) * 1.2) + 2
 
+    def summary(self) -> str:
+        """One line for the log: what the data is, pairs per split, the two vocabulary sizes."""
+        return (f"{self.description}: " + ", ".join(f"{len(p)} {s}" for s, p in self.splits.items())
+                + f"; vocabularies {self.source_tokenizer.vocabulary_size} / {self.target_tokenizer.vocabulary_size}")
+
+    def translator(self, encoder, decoder) -> Translator:
+        """Strings to strings with ``encoder``, ``decoder``, these tokenisers and ``max_output_tokens``."""
+        return Translator(encoder, decoder, self.source_tokenizer, self.target_tokenizer, self.max_output_tokens)
+
     def test_sources(self) -> list[str]:
         return [source for source, _ in self.splits["test"]]
 
@@ -647,3 +666,122 @@ def decode_latency(translator, texts, warmup: int = 2) -> dict[str, float]:
     translator(texts, batch_size=len(texts))
     return {"one_at_a_time": float(np.median(singles)),
             "batched": (time.perf_counter() - started) / len(texts)}
+
+
+# ---------------------------------------------------------------------------
+# What the translation recipes share: baselines, evaluation, plots, export and report
+# ---------------------------------------------------------------------------
+def dateutil_baseline(sources) -> list[str]:
+    """ISO dates from ``dateutil.parser.parse(text, fuzzy=True)``; "" where it gives up.
+
+    The rule-based parser a practitioner would reach for first. It reads
+    numeric dates month first ("04.03.2021" -> 2021-04-03), as documented.
+
+    Example:
+        >>> dateutil_baseline(["the 4th of March 2021", "no date here"])
+        ['2021-03-04', '']
+    """
+    from dateutil import parser
+
+    out = []
+    for text in sources:
+        try:
+            out.append(parser.parse(text, fuzzy=True).date().isoformat())
+        except (ValueError, OverflowError):
+            out.append("")
+    return out
+
+
+def rule_based_baselines(run, config: TranslationConfig, data: TranslationData) -> dict[str, dict]:
+    """``{"dateutil_parser": translation_metrics}`` on the test pairs when they are the
+    generated dates (timed as ``run.timing["dateutil_seconds"]``); ``{}`` for
+    ``--pairs-tsv`` and ``--tfds`` sentences, which no rule-based parser translates."""
+    if config.pairs_tsv or config.tfds:
+        return {}
+    with run.timer("dateutil"):
+        return {"dateutil_parser": translation_metrics(data.test_references(),
+                                                       dateutil_baseline(data.test_sources()))}
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """A translator's greedy translations of the test sources, their ``translation_metrics``
+    (with ``meets_bar``) and its speed (training tokens/s, decode latency)."""
+
+    predictions: list[str]
+    metrics: dict
+    speed: dict
+
+
+def evaluate_on_test(run, translator: Translator, data: TranslationData, bar: float,
+                     epochs_trained: int) -> Evaluation:
+    """Translate the test sources (timed as ``run.timing["test_decode_seconds"]``) and score them.
+
+    ``meets_bar``: test exact match >= ``bar``. ``speed``: training target
+    tokens per second over the ``epochs_trained`` epochs that
+    ``run.timing["train_seconds"]`` timed (None if none were: a resumed run
+    that had finished), and ``decode_latency`` on the first 50 test sources.
+    """
+    sources = data.test_sources()
+    with run.timer("test_decode"):
+        predictions = translator(sources)
+    metrics = translation_metrics(data.test_references(), predictions)
+    metrics["meets_bar"] = bool(metrics["test_exact_match"] >= bar)
+    tokens = target_token_count(data.splits["train"], data.target_tokenizer)
+    speed = {"train_tokens_per_second": tokens * epochs_trained / run.timing["train_seconds"]
+             if epochs_trained else None,
+             "train_epochs": epochs_trained,
+             **{f"greedy_decode_seconds_per_sentence_{k}": v
+                for k, v in decode_latency(translator, sources[:50]).items()}}
+    return Evaluation(predictions, metrics, speed)
+
+
+def attention_examples(translator: Translator, attention_model, sources) -> list[tuple]:
+    """``(weights [T, S], source tokens, output tokens)`` per source, for ``plots.plot_attention``.
+
+    Greedy-decodes ``sources`` and feeds ``[start] + output`` with the encoder
+    memory to ``attention_model`` (a model with the decoder's inputs that
+    returns attention weights ``[B, T, S]``, or ``[B, heads, T, S]``, which are
+    averaged over the heads).
+    """
+    source_tokenizer, target_tokenizer = translator.source_tokenizer, translator.target_tokenizer
+    source_ids = source_tokenizer.encode(sources).to_tensor()
+    output_ids = greedy_decode(translator.encoder, translator.decoder, source_ids, target_tokenizer.start_id,
+                               target_tokenizer.end_id, translator.max_length)
+    prefix = tf.concat([tf.fill([len(sources), 1], target_tokenizer.start_id), output_ids], axis=1)
+    weights = keras.ops.convert_to_numpy(attention_model([prefix, *encoder_memory(translator.encoder, source_ids)]))
+    if weights.ndim == 4:
+        weights = weights.mean(axis=1)
+    examples = []
+    for row, source_row, output_row in zip(weights, source_ids.numpy(), output_ids.numpy()):
+        source_tokens = [source_tokenizer.vocabulary[i] for i in source_row if i]
+        output_tokens = [target_tokenizer.vocabulary[i] for i in output_row if i]
+        examples.append((row, source_tokens, output_tokens))
+    return examples
+
+
+def export_and_report(run, model: keras.Model, translator: Translator, data: TranslationData,
+                      test: Evaluation, baselines: dict) -> dict:
+    """Write ``test_predictions.tsv``; unless ``--no-export``, ``model.keras`` (the
+    teacher-forcing model), ``tokenizers.json`` and the string-to-string
+    ``saved_model/`` (checked by ``export_translator``); then ``run.finish``.
+    Returns the report."""
+    sources, references = data.test_sources(), data.test_references()
+    with open(run.dir / "test_predictions.tsv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["source", "reference", "prediction"])
+        writer.writerows(zip(sources, references, test.predictions))
+    if run.options.export:
+        model.save(run.dir / "model.keras")
+        (run.dir / "tokenizers.json").write_text(json.dumps(
+            {"source": data.source_tokenizer.get_config(), "target": data.target_tokenizer.get_config(),
+             "max_output_tokens": data.max_output_tokens}))
+        export_translator(run.dir / "saved_model", translator, sources[:64])
+        run.log(f"exported {run.dir / 'saved_model'} (reload check passed)")
+    return run.finish(
+        dataset=data.description, metrics=test.metrics, baselines=baselines,
+        extra={"data": {split: len(pairs) for split, pairs in data.splits.items()},
+               "dropped_long_pairs": data.dropped,
+               "speed": test.speed,
+               "serving": {"input": "tf.string [batch] raw source texts",
+                           "output": "tf.string [batch] greedy translations"}})
