@@ -103,7 +103,8 @@ to the reference), character accuracy (position-wise) and corpus BLEU
 (keras-hub, 13a tokenisation). Baselines: the same encoder-decoder without
 attention, trained the same way (the decoder gets only the encoder's final
 state: Cho et al. / Sutskever et al.), and, for dates,
-`dateutil.parser.parse(text, fuzzy=True)`, the rule-based parser a
+`dateutil.parser.parse(text, fuzzy=True)`
+(`kerasml.data.translation.dateutil_baseline`), the rule-based parser a
 practitioner would reach for (it reads "04.03.2021" month first, as its
 documentation says). Bar: exact match >= 95%.
 
@@ -122,15 +123,12 @@ source, reference and output.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import sys
 
 import kerasml  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 
 import keras  # isort: skip
-import tensorflow as tf  # isort: skip
 
 from kerasml import plots  # noqa: E402
 from kerasml.data import translation  # noqa: E402
@@ -193,6 +191,7 @@ def build_decoder(config: Config, vocabulary_size: int, attention: bool = True):
     return decoder, (keras.Model(inputs, weights, name="attention_weights") if attention else None)
 
 
+# ## 4. Teacher forcing
 def build_training_model(config: Config, encoder: keras.Model, decoder: keras.Model) -> keras.Model:
     """Teacher forcing: ``decoder([target_in, *encoder(source_ids)])``."""
     source_ids = keras.Input((None,), dtype="int32", name="source_ids")
@@ -203,20 +202,6 @@ def build_training_model(config: Config, encoder: keras.Model, decoder: keras.Mo
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
                   metrics=["accuracy"])
     return model
-
-
-# ## 5. Baselines
-def dateutil_baseline(sources) -> list[str]:
-    """ISO dates from ``dateutil.parser.parse(text, fuzzy=True)``; "" where it gives up."""
-    from dateutil import parser
-
-    out = []
-    for text in sources:
-        try:
-            out.append(parser.parse(text, fuzzy=True).date().isoformat())
-        except (ValueError, OverflowError):
-            out.append("")
-    return out
 
 
 def train(run, config, model, train_data, val_data, tag=None) -> int:
@@ -233,81 +218,36 @@ def main(argv=None) -> dict:
     run = start_run("bahdanau_translation", Config, argv, description=__doc__, quick=QUICK)
     config = run.config
     data = translation.prepare_data(config)  # sections 1 and 2
-    source_tokenizer, target_tokenizer = data.source_tokenizer, data.target_tokenizer
-    run.log(f"{data.description}: " + ", ".join(f"{len(p)} {s}" for s, p in data.splits.items())
-            + f"; vocabularies {source_tokenizer.vocabulary_size} / {target_tokenizer.vocabulary_size}")
+    run.log(data.summary())
     datasets = data.datasets(config.batch_size, seed=config.seed)
-    test_sources, references = data.test_sources(), data.test_references()
 
-    encoder = build_encoder(config, source_tokenizer.vocabulary_size)
-    decoder, attention_model = build_decoder(config, target_tokenizer.vocabulary_size)
+    encoder = build_encoder(config, data.source_tokenizer.vocabulary_size)  # section 3
+    decoder, attention_model = build_decoder(config, data.target_tokenizer.vocabulary_size)
     model = build_training_model(config, encoder, decoder)
-    with run.timer("train"):
+    with run.timer("train"):  # section 4
         epochs_run = train(run, config, model, datasets["train"], datasets["val"])
-    translator = translation.Translator(encoder, decoder, source_tokenizer, target_tokenizer,
-                                        data.max_output_tokens)
-    with run.timer("test_decode"):
-        predictions = translator(test_sources)
-    metrics = translation.translation_metrics(references, predictions)
-    metrics["meets_bar"] = bool(metrics["test_exact_match"] >= 0.95)
-    tokens = translation.target_token_count(data.splits["train"], target_tokenizer)
-    speed = {"train_tokens_per_second": tokens * epochs_run / run.timing["train_seconds"] if epochs_run else None,
-             "train_epochs": epochs_run,
-             **{f"greedy_decode_seconds_per_sentence_{k}": v
-                for k, v in translation.decode_latency(translator, test_sources[:50]).items()}}
+    translator = data.translator(encoder, decoder)  # section 5
+    test = translation.evaluate_on_test(run, translator, data, bar=0.95, epochs_trained=epochs_run)
 
-    baselines = {}
-    if not (config.pairs_tsv or config.tfds):  # the generated dates
-        with run.timer("dateutil"):
-            baselines["dateutil_parser"] = translation.translation_metrics(
-                references, dateutil_baseline(test_sources))
+    baselines = translation.rule_based_baselines(run, config, data)  # dateutil, on the generated dates
     if config.baseline_without_attention:
-        plain_encoder = build_encoder(config, source_tokenizer.vocabulary_size)
-        plain_decoder, _ = build_decoder(config, target_tokenizer.vocabulary_size, attention=False)
+        plain_encoder = build_encoder(config, data.source_tokenizer.vocabulary_size)
+        plain_decoder, _ = build_decoder(config, data.target_tokenizer.vocabulary_size, attention=False)
         with run.timer("train_no_attention"):
             train(run, config, build_training_model(config, plain_encoder, plain_decoder),
                   datasets["train"], datasets["val"], tag="no_attention")
-        plain = translation.Translator(plain_encoder, plain_decoder, source_tokenizer, target_tokenizer,
-                                       data.max_output_tokens)
-        baselines["no_attention"] = translation.translation_metrics(references, plain(test_sources))
+        plain = data.translator(plain_encoder, plain_decoder)
+        baselines["no_attention"] = translation.translation_metrics(data.test_references(),
+                                                                    plain(data.test_sources()))
 
-    with open(run.dir / "test_predictions.tsv", "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, delimiter="\t")
-        writer.writerow(["source", "reference", "prediction"])
-        writer.writerows(zip(test_sources, references, predictions))
-    plot_results(run, translator, attention_model, test_sources[:4])
-    if run.options.export:
-        model.save(run.dir / "model.keras")
-        (run.dir / "tokenizers.json").write_text(json.dumps(
-            {"source": source_tokenizer.get_config(), "target": target_tokenizer.get_config(),
-             "max_output_tokens": data.max_output_tokens}))
-        translation.export_translator(run.dir / "saved_model", translator, test_sources[:64])
-        run.log(f"exported {run.dir / 'saved_model'} (reload check passed)")
-    return run.finish(
-        dataset=data.description, metrics=metrics, baselines=baselines,
-        extra={"data": {split: len(pairs) for split, pairs in data.splits.items()},
-               "dropped_long_pairs": data.dropped,
-               "speed": speed,
-               "serving": {"input": "tf.string [batch] raw source texts",
-                           "output": "tf.string [batch] greedy translations"}})
+    plot_results(run, translator, attention_model, data.test_sources()[:4])  # section 6
+    return translation.export_and_report(run, model, translator, data, test, baselines)
 
 
 def plot_results(run, translator, attention_model, sources):
     """Attention heat maps for a few test sources; training curves."""
-    source_tokenizer, target_tokenizer = translator.source_tokenizer, translator.target_tokenizer
-    source_ids = source_tokenizer.encode(sources).to_tensor()
-    output_ids = translation.greedy_decode(translator.encoder, translator.decoder, source_ids,
-                                           target_tokenizer.start_id, target_tokenizer.end_id,
-                                           translator.max_length)
-    prefix = tf.concat([tf.fill([len(sources), 1], target_tokenizer.start_id), output_ids], axis=1)
-    memory = translation.encoder_memory(translator.encoder, source_ids)
-    weights = keras.ops.convert_to_numpy(attention_model([prefix, *memory]))  # [B, T, S]
-    examples = []
-    for row, source_row, output_row in zip(weights, source_ids.numpy(), output_ids.numpy()):
-        source_tokens = [source_tokenizer.vocabulary[i] for i in source_row if i]
-        output_tokens = [target_tokenizer.vocabulary[i] for i in output_row if i]
-        examples.append((row, source_tokens, output_tokens))
-    plots.plot_attention(run.plot_path("attention.png"), examples,
+    plots.plot_attention(run.plot_path("attention.png"),
+                         translation.attention_examples(translator, attention_model, sources),
                          title="Additive attention: which source tokens each output token reads")
     plots.plot_history(run.dir / "history.csv", run.plot_path("history.png"), metrics=("loss", "accuracy"))
 

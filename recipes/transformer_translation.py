@@ -120,7 +120,8 @@ the decoder on the longer prefix until `[end]` (or a length limit). On the
 held-out test pairs the run reports exact match (the share of outputs equal
 to the reference), character accuracy (position-wise) and corpus BLEU
 (keras-hub, 13a tokenisation). Baseline for dates:
-`dateutil.parser.parse(text, fuzzy=True)`, the rule-based parser a
+`dateutil.parser.parse(text, fuzzy=True)`
+(`kerasml.data.translation.dateutil_baseline`), the rule-based parser a
 practitioner would reach for (it reads "04.03.2021" month first, as its
 documentation says); the GRU with additive attention is
 `bahdanau_translation`, run on the same data. Bar: exact match >= 98%.
@@ -141,16 +142,13 @@ output.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import math
 import sys
 
 import kerasml  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 
 import keras  # isort: skip
-import tensorflow as tf  # isort: skip
 
 from kerasml import plots  # noqa: E402
 from kerasml.data import translation  # noqa: E402
@@ -241,20 +239,6 @@ def build_training_model(config: Config, encoder: keras.Model, decoder: keras.Mo
     return model
 
 
-# ## 5. Baselines
-def dateutil_baseline(sources) -> list[str]:
-    """ISO dates from ``dateutil.parser.parse(text, fuzzy=True)``; "" where it gives up."""
-    from dateutil import parser
-
-    out = []
-    for text in sources:
-        try:
-            out.append(parser.parse(text, fuzzy=True).date().isoformat())
-        except (ValueError, OverflowError):
-            out.append("")
-    return out
-
-
 # ## 6. Train, evaluate, export
 def main(argv=None) -> dict:
     run = start_run("transformer_translation", Config, argv, description=__doc__, quick=QUICK)
@@ -264,76 +248,30 @@ def main(argv=None) -> dict:
     if config.epochs < 1 or config.layers < 1 or config.warmup_epochs < 0:
         raise ValueError("--epochs and --layers must be at least 1 and --warmup-epochs at least 0.")
     data = translation.prepare_data(config)  # sections 1 and 2
-    source_tokenizer, target_tokenizer = data.source_tokenizer, data.target_tokenizer
-    run.log(f"{data.description}: " + ", ".join(f"{len(p)} {s}" for s, p in data.splits.items())
-            + f"; vocabularies {source_tokenizer.vocabulary_size} / {target_tokenizer.vocabulary_size}")
+    run.log(data.summary())
     datasets = data.datasets(config.batch_size, seed=config.seed)
-    test_sources, references = data.test_sources(), data.test_references()
 
-    encoder = build_encoder(config, source_tokenizer.vocabulary_size)
-    decoder, attention_model = build_decoder(config, target_tokenizer.vocabulary_size)
-    model = build_training_model(config, encoder, decoder,
+    encoder = build_encoder(config, data.source_tokenizer.vocabulary_size)  # section 3
+    decoder, attention_model = build_decoder(config, data.target_tokenizer.vocabulary_size)
+    model = build_training_model(config, encoder, decoder,  # section 4
                                  steps_per_epoch=math.ceil(len(data.splits["train"]) / config.batch_size))
     with run.timer("train"):
         history = model.fit(datasets["train"], validation_data=datasets["val"], epochs=config.epochs,
                             verbose=run.fit_verbose, shuffle=False,  # the dataset reshuffles itself
                             callbacks=run.callbacks(patience=config.patience))
     epochs_run = len(history.epoch)  # a resumed run counts only the epochs after its backup
-    translator = translation.Translator(encoder, decoder, source_tokenizer, target_tokenizer,
-                                        data.max_output_tokens)
-    with run.timer("test_decode"):
-        predictions = translator(test_sources)
-    metrics = translation.translation_metrics(references, predictions)
-    metrics["meets_bar"] = bool(metrics["test_exact_match"] >= 0.98)
-    tokens = translation.target_token_count(data.splits["train"], target_tokenizer)
-    speed = {"train_tokens_per_second": tokens * epochs_run / run.timing["train_seconds"] if epochs_run else None,
-             "train_epochs": epochs_run,
-             **{f"greedy_decode_seconds_per_sentence_{k}": v
-                for k, v in translation.decode_latency(translator, test_sources[:50]).items()}}
+    translator = data.translator(encoder, decoder)  # section 5
+    test = translation.evaluate_on_test(run, translator, data, bar=0.98, epochs_trained=epochs_run)
+    baselines = translation.rule_based_baselines(run, config, data)  # dateutil, on the generated dates
 
-    baselines = {}
-    if not (config.pairs_tsv or config.tfds):
-        with run.timer("dateutil"):
-            baselines["dateutil_parser"] = translation.translation_metrics(
-                references, dateutil_baseline(test_sources))
-
-    with open(run.dir / "test_predictions.tsv", "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, delimiter="\t")
-        writer.writerow(["source", "reference", "prediction"])
-        writer.writerows(zip(test_sources, references, predictions))
-    plot_results(run, translator, attention_model, test_sources[:4])
-    if run.options.export:
-        model.save(run.dir / "model.keras")
-        (run.dir / "tokenizers.json").write_text(json.dumps(
-            {"source": source_tokenizer.get_config(), "target": target_tokenizer.get_config(),
-             "max_output_tokens": data.max_output_tokens}))
-        translation.export_translator(run.dir / "saved_model", translator, test_sources[:64])
-        run.log(f"exported {run.dir / 'saved_model'} (reload check passed)")
-    return run.finish(
-        dataset=data.description, metrics=metrics, baselines=baselines,
-        extra={"data": {split: len(pairs) for split, pairs in data.splits.items()},
-               "dropped_long_pairs": data.dropped,
-               "speed": speed,
-               "serving": {"input": "tf.string [batch] raw source texts",
-                           "output": "tf.string [batch] greedy translations"}})
+    plot_results(run, translator, attention_model, data.test_sources()[:4])  # section 6
+    return translation.export_and_report(run, model, translator, data, test, baselines)
 
 
 def plot_results(run, translator, attention_model, sources):
     """Cross-attention heat maps (mean over heads) for a few test sources; training curves."""
-    source_tokenizer, target_tokenizer = translator.source_tokenizer, translator.target_tokenizer
-    source_ids = source_tokenizer.encode(sources).to_tensor()
-    output_ids = translation.greedy_decode(translator.encoder, translator.decoder, source_ids,
-                                           target_tokenizer.start_id, target_tokenizer.end_id,
-                                           translator.max_length)
-    prefix = tf.concat([tf.fill([len(sources), 1], target_tokenizer.start_id), output_ids], axis=1)
-    memory = translation.encoder_memory(translator.encoder, source_ids)
-    weights = keras.ops.convert_to_numpy(attention_model([prefix, *memory]))  # [B, heads, T, S]
-    examples = []
-    for row, source_row, output_row in zip(weights.mean(axis=1), source_ids.numpy(), output_ids.numpy()):
-        source_tokens = [source_tokenizer.vocabulary[i] for i in source_row if i]
-        output_tokens = [target_tokenizer.vocabulary[i] for i in output_row if i]
-        examples.append((row, source_tokens, output_tokens))
-    plots.plot_attention(run.plot_path("attention.png"), examples,
+    plots.plot_attention(run.plot_path("attention.png"),
+                         translation.attention_examples(translator, attention_model, sources),
                          title="Last decoder block's cross-attention (mean over heads): "
                                "which source tokens each output token reads")
     plots.plot_history(run.dir / "history.csv", run.plot_path("history.png"), metrics=("loss", "accuracy"))
