@@ -79,29 +79,26 @@ def test_date_splits_are_reproducible_and_share_no_target():
         translation.date_pairs({"train": 400}, first_year=2000, last_year=2000)
 
 
-def test_read_pairs_tsv_reads_anki_files_and_names_bad_lines(tmp_path):
+def test_read_pairs_tsv_reads_anki_files_and_needs_the_file(tmp_path):
     good = tmp_path / "fra.txt"
     good.write_text("Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org #2877272\n\n"
                     "Hi.\tSalut !\tCC-BY 2.0\nÇa va ?\tHow are you?\n", encoding="utf-8")
     assert translation.read_pairs_tsv(good) == [("Go.", "Va !"), ("Hi.", "Salut !"), ("Ça va ?", "How are you?")]
     with pytest.raises(FileNotFoundError, match="--pairs-tsv"):
         translation.read_pairs_tsv(tmp_path / "missing.txt")
-    no_tab = tmp_path / "no_tab.txt"
-    no_tab.write_text("a\tb\nsource without target\n")
-    with pytest.raises(ValueError, match="line 2 has no tab"):
-        translation.read_pairs_tsv(no_tab)
-    empty_target = tmp_path / "empty_target.txt"
-    empty_target.write_text("a\tb\nc\td\ne\t \t attribution\n")
-    with pytest.raises(ValueError, match="line 3 has an empty target"):
-        translation.read_pairs_tsv(empty_target)
-    latin1 = tmp_path / "latin1.txt"
-    latin1.write_bytes("a\tb\nça\tthat\n".encode("latin-1"))
-    with pytest.raises(ValueError, match="line 2 is not UTF-8"):
-        translation.read_pairs_tsv(latin1)
-    blank = tmp_path / "blank.txt"
-    blank.write_text("\n\n")
-    with pytest.raises(ValueError, match="holds no pairs"):
-        translation.read_pairs_tsv(blank)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"a\tb\nsource without target\n", "line 2 has no tab"),
+    (b"a\tb\nc\td\ne\t \t attribution\n", "line 3 has an empty target"),
+    ("a\tb\nça\tthat\n".encode("latin-1"), "line 2 is not UTF-8"),
+    (b"\n\n", "holds no pairs"),
+])
+def test_read_pairs_tsv_names_the_bad_line(tmp_path, content, message):
+    path = tmp_path / "pairs.txt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        translation.read_pairs_tsv(path)
 
 
 def test_split_pairs_keeps_each_source_in_one_split():
