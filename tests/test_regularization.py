@@ -41,10 +41,23 @@ def test_report_keys_and_finite_metrics(quick_run):
         assert (output_dir / name).exists(), name
 
 
-def test_best_remedy_is_chosen_on_validation(quick_run):
+def test_strengths_combination_and_best_remedy_are_chosen_on_validation(quick_run):
     report, _ = quick_run
+    metrics, by_variant = report["metrics"], report["validation_accuracy_by_variant"]
+    config = report["config"]
+    assert set(by_variant) == {"none", "early_stopping", "batch_norm", report["variants"]["combination"],
+                               *(f"dropout {r:g}" for r in config["dropout_rates"]),
+                               *(f"l2 {f:g}" for f in config["l2_factors"]),
+                               *(f"augmentation {d:g}" for d in config["rotations"])}
+    for remedy, grid in (("dropout", "dropout_rates"), ("l2", "l2_factors"), ("augmentation", "rotations")):
+        best_strength = max(config[grid], key=lambda s: by_variant[f"{remedy} {s:g}"])
+        assert metrics["strengths"][remedy] == best_strength
+        assert report["variants"][remedy] == f"{remedy} {best_strength:g}"
     val = {name: row["val_accuracy"] for name, row in report["baselines"].items()}
-    assert val[report["metrics"]["best_remedy"]] == max(val.values())
+    assert metrics["combination"] == sorted(r for r in val if r not in ("none", "combination") and val[r] > val["none"])
+    assert val[metrics["best_remedy"]] == max(val.values())
+    for remedy, row in report["baselines"].items():
+        assert row["val_accuracy"] == pytest.approx(by_variant[report["variants"][remedy]])
 
 
 def test_saved_model_serves_raw_images_with_augmentation_off(quick_run):
@@ -75,19 +88,19 @@ def test_splits_are_disjoint_stratified_and_test_is_fixed():
 
 
 def test_l2_adds_the_squared_weights_to_the_loss():
-    config = regularization.Config(units=8, l2=1e-2)
-    model = regularization.build_model(config, {"l2"})
+    config = regularization.Config(units=8)
+    model = regularization.build_model(config, {"l2": 1e-2})
     kernels = [layer.kernel.numpy() for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert len(kernels) == 3
     expected = 1e-2 * sum(np.sum(k ** 2) for k in kernels)
     assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-5)
-    assert not regularization.build_model(config, set()).losses
+    assert not regularization.build_model(config, {}).losses
 
 
 def test_dropout_and_augmentation_act_in_training_only():
     images = DIGITS.images[:32].astype("float32")
-    for remedy in ("dropout", "augmentation"):
-        model = regularization.build_model(regularization.Config(units=16), {remedy})
+    for remedy, strength in (("dropout", 0.5), ("augmentation", 15.0)):
+        model = regularization.build_model(regularization.Config(units=16), {remedy: strength})
         inference = model(images, training=False)
         np.testing.assert_allclose(model(images, training=False), inference)
         assert not np.allclose(model(images, training=True), inference, atol=1e-3), remedy
@@ -98,5 +111,7 @@ def test_dropout_and_augmentation_act_in_training_only():
 def test_bad_sizes_name_the_flag(tmp_path):
     with pytest.raises(ValueError, match="--train-size"):
         regularization.main(["--quick", "--train-size", "1500", "--output-dir", str(tmp_path)])
-    with pytest.raises(ValueError, match="--dropout"):
-        regularization.main(["--quick", "--dropout", "1", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="--dropout-rates"):
+        regularization.main(["--quick", "--dropout-rates", "0.1", "1", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="--l2-factors"):
+        regularization.main(["--quick", "--l2-factors", "0", "--output-dir", str(tmp_path)])
