@@ -8,7 +8,7 @@ graphs.json (`python -m benchmarks.graphs`), attention.json
 (`python benchmarks/attention.py`) and windows.json (`python benchmarks/windows.py`),
 and replaces the text between the README's `<!-- results:start -->` and
 `<!-- results:end -->` markers. Recipes are grouped by task, the last word of
-their name (all `*_classification` recipes together, all `*_translation` recipes side by side).
+their name (alphabetical, but all `*_classification` recipes together and the `*_translation` recipes side by side).
 
 Run:  python -m benchmarks.update_readme
 """
@@ -67,9 +67,15 @@ def forecast_series_section(results):
     return "\n".join(lines)
 
 
-def by_task(name):
-    """Sort key: recipes of one task (``bahdanau_translation``, ``transformer_translation``) together."""
-    return name.rsplit("_", 1)[-1], name
+def task_order(names):
+    """Sort key over ``names``: alphabetical, except that recipes sharing a task (the last word of
+    their name: ``bahdanau_translation``, ``transformer_translation``) sit together, filed under it."""
+    tasks = [name.rsplit("_", 1)[-1] for name in names]
+
+    def key(name):
+        task = name.rsplit("_", 1)[-1]
+        return (task if tasks.count(task) > 1 else name), name
+    return key
 
 
 def graphs_section(report):
@@ -133,7 +139,9 @@ def recipe_table():
     from recipes.__main__ import recipe_summaries
 
     lines = ["| recipe | what it shows | run |", "|---|---|---|"]
-    for name, title, command in sorted(recipe_summaries(), key=lambda row: by_task(row[0])):
+    rows = recipe_summaries()
+    by_task = task_order([name for name, _, _ in rows])
+    for name, title, command in sorted(rows, key=lambda row: by_task(row[0])):
         lines.append(f"| `{name}` | {title} | `{command}` |")
     return "\n".join(lines)
 
@@ -147,6 +155,7 @@ def replace_between(text, start, end, body):
 def main():
     sections = []
     reports = [json.loads(path.read_text()) for path in (RESULTS / "recipes").glob("*.json")]
+    by_task = task_order([r["recipe"] for r in reports])
     for report in sorted(reports, key=lambda r: (by_task(r["recipe"]), r.get("command", ""))):
         sections.append(recipe_section(report))
     for filename, section in (("forecast_series.json", forecast_series_section), ("graphs.json", graphs_section),
