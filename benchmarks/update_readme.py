@@ -139,7 +139,7 @@ def recipe_table():
     from recipes.__main__ import recipe_summaries
 
     lines = ["| recipe | what it shows | run |", "|---|---|---|"]
-    rows = recipe_summaries()
+    rows = list(recipe_summaries())
     by_task = task_order([name for name, _, _ in rows])
     for name, title, command in sorted(rows, key=lambda row: by_task(row[0])):
         lines.append(f"| `{name}` | {title} | `{command}` |")
