@@ -37,6 +37,11 @@ def recipe_section(report):
              "| **model** | " + " | ".join(f"**{fmt(metrics[k])}**" for k in keys) + " |"]
     for name, values in report["baselines"].items():
         lines.append(f"| {name} | " + " | ".join(fmt(values.get(k)) for k in keys) + " |")
+    speed = report.get("speed", {})
+    if "train_tokens_per_second" in speed:  # the translation recipes
+        lines += ["", f"Training {speed['train_tokens_per_second']:,.0f} target tokens/s; greedy decoding "
+                  f"{1000 * speed['greedy_decode_seconds_per_sentence_one_at_a_time']:.1f} ms per sentence one at a "
+                  f"time, {1000 * speed['greedy_decode_seconds_per_sentence_batched']:.2f} ms batched."]
     return "\n".join(lines)
 
 
