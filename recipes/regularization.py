@@ -203,6 +203,9 @@ class Config(RecipeConfig):
         "the same number in percent (chosen on validation)")
     shift: float = field(0.5, "augmentation remedy: largest shift in pixels (of 8)")
     patience: int = field(20, "early_stopping remedy: epochs without a better validation loss")
+    min_gain_images: float = field(
+        1.0, "combination: a remedy joins only if it raises the mean validation accuracy by more than "
+        "this many images per repeat's validation set")
 
 
 QUICK = {"epochs": 3, "train_size": 40, "val_size": 40, "repeats": 1, "units": 16, "patience": 1,
@@ -229,6 +232,8 @@ def check_config(config: Config, images: int) -> None:
         raise ValueError(f"--l2-factors needs one or more positive factors, not {config.l2_factors}.")
     if not config.rotations or not all(0 < degrees < 100 for degrees in config.rotations):
         raise ValueError(f"--rotations needs one or more angles in (0, 100) degrees, not {config.rotations}.")
+    if config.min_gain_images < 0:
+        raise ValueError(f"--min-gain-images must be 0 or more, not {config.min_gain_images}.")
     if config.repeats < 1 or config.epochs < 1:
         raise ValueError("--repeats and --epochs must be at least 1.")
 
@@ -250,7 +255,7 @@ def split(config: Config, labels: np.ndarray, repeat: int):
 def build_model(config: Config, remedies: dict[str, float | None]) -> keras.Model:
     """The network with the given remedies switched on, each at its strength (see section 3).
 
-    >>> build_model(Config(), {"dropout": 0.25, "augmentation": 15.0, "early_stopping": None})
+    >>> model = build_model(Config(), {"dropout": 0.25, "augmentation": 15.0, "early_stopping": None})
     """
     l2 = remedies.get("l2")
     regularizer = keras.regularizers.L2(l2) if l2 else None
@@ -340,6 +345,33 @@ def mean_val(runs: list[dict]) -> float:
     return float(np.mean([r["val_accuracy"] for r in runs]))
 
 
+def greedy_combination(singles: dict[str, float], score, min_gain: float) -> list[str]:
+    """Greedy forward selection of remedies on validation accuracy (the wrapper method of
+    Kohavi & John 1997, "Wrappers for Feature Subset Selection"): start from the best single
+    remedy; add the one whose addition scores best, while that beats the current set by
+    more than ``min_gain``. Remedies interact, so each set is scored as trained together.
+    Written here because scikit-learn's SequentialFeatureSelector selects feature columns
+    by cross-validation, not variants of a network scored on a fixed validation set.
+
+    singles: each remedy's validation accuracy alone; score(members): the validation
+    accuracy of those remedies trained together (called for sets of two or more only).
+
+    >>> greedy_combination({"a": 0.90, "b": 0.85, "c": 0.80},
+    ...                    lambda m: {("a", "b"): 0.93, ("a", "c"): 0.91}.get(tuple(m), 0.0), 0.01)
+    ['a', 'b']
+    """
+    members = [max(singles, key=singles.get)]
+    current = singles[members[0]]
+    while len(members) < len(singles):
+        tried = {remedy: score([*members, remedy]) for remedy in singles if remedy not in members}
+        addition = max(tried, key=tried.get)
+        if tried[addition] <= current + min_gain:
+            break
+        members.append(addition)
+        current = tried[addition]
+    return members
+
+
 def summarise(runs: list[dict]) -> dict:
     """Mean over repeats of each score; std of test accuracy and gap."""
     summary = {}
@@ -364,7 +396,8 @@ def main(argv=None) -> dict:
     candidates = variants(config)
     run.log(f"data: digits, {config.train_size} training and {config.val_size} validation images per "
             f"repeat, {len(splits[0]['test'][1])} test images; {config.repeats} repeat(s), {config.epochs} "
-            f"epochs; {len(candidates) + 1} variants (strengths and the combination) x {config.repeats} repeats")
+            f"epochs; {len(candidates)} variants (each strength) x {config.repeats} repeats, then the greedy "
+            f"combination")
 
     results: dict[str, list[dict]] = {}
     models: dict[str, list[keras.Model]] = {}
@@ -391,11 +424,23 @@ def main(argv=None) -> dict:
                      for remedy, grid in GRIDS.items()}
         chosen = {remedy: variant_name(remedy, strengths.get(remedy)) for remedy in REMEDIES}
         val = {remedy: mean_val(results[name]) for remedy, name in chosen.items()}
-        members = sorted(remedy for remedy in REMEDIES[1:] if val[remedy] > val["none"])
-        run.log(f"strengths chosen on validation: {strengths}; combination (tuned remedies beating none "
-                f"on validation): {' + '.join(members) or 'none of them'}")
-        chosen[COMBINATION] = f"{COMBINATION}: " + " + ".join(chosen[m] for m in members)
-        train_variant(chosen[COMBINATION], {m: strengths.get(m) for m in members})
+        run.log(f"strengths chosen on validation: {strengths}")
+
+        def combination_name(members: list[str]) -> str:
+            return f"{COMBINATION}: " + " + ".join(chosen[m] for m in members)
+
+        def score(members: list[str]) -> float:
+            name = combination_name(members)
+            train_variant(name, {m: strengths.get(m) for m in members})
+            run.log(f"{name}: mean val {mean_val(results[name]):.4f}")
+            return mean_val(results[name])
+
+        # A gain of one validation image per repeat (1/300) is the default least gain to add a remedy.
+        members = greedy_combination({remedy: val[remedy] for remedy in REMEDIES[1:]}, score,
+                                     config.min_gain_images / config.val_size)
+        # A combination of one remedy is that remedy's own networks.
+        chosen[COMBINATION] = combination_name(members) if len(members) > 1 else chosen[members[0]]
+        run.log(f"combination (greedy forward selection on validation): {' + '.join(members)}")
         val[COMBINATION] = mean_val(results[chosen[COMBINATION]])
     best = max(val, key=val.get)  # on validation, never on test
 

@@ -45,16 +45,30 @@ def test_strengths_combination_and_best_remedy_are_chosen_on_validation(quick_ru
     report, _ = quick_run
     metrics, by_variant = report["metrics"], report["validation_accuracy_by_variant"]
     config = report["config"]
-    assert set(by_variant) == {"none", "early_stopping", "batch_norm", report["variants"]["combination"],
-                               *(f"dropout {r:g}" for r in config["dropout_rates"]),
-                               *(f"l2 {f:g}" for f in config["l2_factors"]),
-                               *(f"augmentation {d:g}" for d in config["rotations"])}
+    singles = {"none", "early_stopping", "batch_norm", *(f"dropout {r:g}" for r in config["dropout_rates"]),
+               *(f"l2 {f:g}" for f in config["l2_factors"]), *(f"augmentation {d:g}" for d in config["rotations"])}
     for remedy, grid in (("dropout", "dropout_rates"), ("l2", "l2_factors"), ("augmentation", "rotations")):
         best_strength = max(config[grid], key=lambda s: by_variant[f"{remedy} {s:g}"])
         assert metrics["strengths"][remedy] == best_strength
         assert report["variants"][remedy] == f"{remedy} {best_strength:g}"
     val = {name: row["val_accuracy"] for name, row in report["baselines"].items()}
-    assert metrics["combination"] == sorted(r for r in val if r not in ("none", "combination") and val[r] > val["none"])
+    # The greedy combination, retraced from the validation table: from the best single remedy, add
+    # the remedy scoring best in combination while it gains more than min_gain_images per repeat.
+    remedies = [r for r in val if r not in ("none", "combination")]
+    members = [max(remedies, key=val.get)]
+    current, visited = val[members[0]], set()
+    while len(members) < len(remedies):
+        names = {r: "combination: " + " + ".join(report["variants"][m] for m in [*members, r])
+                 for r in remedies if r not in members}
+        visited |= set(names.values())
+        addition = max(names, key=lambda r: by_variant[names[r]])
+        if by_variant[names[addition]] <= current + config["min_gain_images"] / config["val_size"]:
+            break
+        members.append(addition)
+        current = by_variant[names[addition]]
+    assert metrics["combination"] == members
+    assert set(by_variant) == singles | visited
+    assert val["combination"] == pytest.approx(current)
     assert val[metrics["best_remedy"]] == max(val.values())
     for remedy, row in report["baselines"].items():
         assert row["val_accuracy"] == pytest.approx(by_variant[report["variants"][remedy]])
@@ -73,6 +87,28 @@ def test_saved_model_serves_raw_images_with_augmentation_off(quick_run):
     # The exported model is the first repeat's model of the best remedy: its test score.
     first = report["per_repeat"][report["metrics"]["best_remedy"]][0]
     assert accuracy_score(DIGITS.target[test], served.argmax(-1)) == pytest.approx(first["test_accuracy"])
+
+
+def test_greedy_combination_adds_by_validation_until_the_gain_is_too_small():
+    singles = {"augmentation": 0.920, "dropout": 0.893, "l2": 0.891, "early_stopping": 0.891, "batch_norm": 0.852}
+    # Validation accuracy of remedies trained together; early stopping alone ties L2 but hurts in combination.
+    table = {("augmentation", "dropout"): 0.921, ("augmentation", "l2"): 0.926,
+             ("augmentation", "early_stopping"): 0.905, ("augmentation", "batch_norm"): 0.860,
+             ("augmentation", "l2", "dropout"): 0.930, ("augmentation", "l2", "early_stopping"): 0.900,
+             ("augmentation", "l2", "batch_norm"): 0.870}
+    calls = []
+
+    def score(members):
+        calls.append(tuple(members))
+        return table.get(tuple(members), 0.0)  # sets of four: worse
+
+    one_image = 1 / 300  # l2 gains 1.8 images, dropout then 1.2: both join; with 1.5 images dropout does not
+    assert regularization.greedy_combination(singles, score, one_image) == ["augmentation", "l2", "dropout"]
+    assert set(table) <= set(calls)  # every addition tried at every step, scored in combination
+    assert regularization.greedy_combination(singles, lambda m: table.get(tuple(m), 0.0), 1.5 / 300) == [
+        "augmentation", "l2"]
+    # No addition beats the best single remedy by more than one image: it stays alone.
+    assert regularization.greedy_combination(singles, lambda m: 0.921, one_image) == ["augmentation"]
 
 
 def test_splits_are_disjoint_stratified_and_test_is_fixed():
@@ -115,3 +151,5 @@ def test_bad_sizes_name_the_flag(tmp_path):
         regularization.main(["--quick", "--dropout-rates", "0.1", "1", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="--l2-factors"):
         regularization.main(["--quick", "--l2-factors", "0", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="--min-gain-images"):
+        regularization.main(["--quick", "--min-gain-images", "-1", "--output-dir", str(tmp_path)])
