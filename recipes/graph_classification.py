@@ -580,6 +580,9 @@ def export(run, config, pool, first_models, data, folds, store):
         model = train_fold(pool, data, *folds[0], config, 0, store)[0]
     example = disjoint_batch([data.graphs[i] for i in folds[0][1][: config.batch_size]])
     example = {k: example[k] for k in INPUTS}
+    # A rebuilt model's optimizer has no slots yet; build them so that loading model.keras
+    # does not warn about an optimizer with missing variables.
+    model.optimizer.build(model.trainable_variables)
     model.save(run.dir / "model.keras")
     path = run.dir / "saved_model"
     model.export(str(path), format="tf_saved_model", verbose=False)
