@@ -92,7 +92,7 @@ import tensorflow as tf
 
 import keras  # isort: skip
 
-from kerasml.recipe import RecipeConfig, field  # noqa: E402
+from kerasml.recipe import ExportMismatchError, RecipeConfig, field  # noqa: E402
 
 START, END = "[start]", "[end]"
 PAD_ID, UNK_ID = 0, 1
@@ -443,10 +443,6 @@ def translate(texts, encoder, decoder, source_tokenizer, target_tokenizer, max_l
               batch_size: int = 256) -> list[str]:
     """Greedy translations of ``texts`` (a list of strings) as a list of strings."""
     return Translator(encoder, decoder, source_tokenizer, target_tokenizer, max_length)(texts, batch_size)
-
-
-class ExportMismatchError(RuntimeError):
-    """The reloaded translator does not give the Python-side translations."""
 
 
 def export_translator(path, translator: Translator, check_texts) -> pathlib.Path:
