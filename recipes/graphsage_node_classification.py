@@ -145,25 +145,12 @@ def main(argv=None) -> dict:
                          f"got {list(config.fanouts)}.")
     if config.batch_size < 1:
         raise SystemExit(f"--batch-size must be a positive number of seed nodes; got {config.batch_size}.")
-    data = node_training.load_node_dataset(config.dataset, config.data_dir)
-    graph = data.graph
-    row_normalize = node_training.wants_row_normalization(config, data)
-    run.log(f"data: {data.description}")
-
-    baselines = node_training.baselines(run, data, row_normalize, epochs=config.epochs)
-
-    def train_one(seed, tag):
-        model = build_model(config, graph.num_features, graph.num_classes, row_normalize)
-        batches = sampled_batches(graph, config.fanouts, config.batch_size, seed)
-        history = node_training.fit_node_classifier(
-            run, model, graph, epochs=config.epochs, patience=config.patience, train_data=batches, tag=tag)
-        return model, history
-
-    runs = node_training.train_over_seeds(run, graph, train_one, config.seed, config.seeds)
-    node_training.export_node_classifier(run, runs.first_model, graph)
-    return node_training.finish(run, data, runs, baselines,
-                                extra={"sampling": {"fanouts": list(config.fanouts),
-                                                    "batch_size": config.batch_size}})
+    # Baselines, training over --seeds, export and report: the steps every node classifier
+    # shares (kerasml.graph.node_training.run_full_batch), trained on sampled mini-batches.
+    return node_training.run_full_batch(
+        run, build_model,
+        train_batches=lambda config, graph, seed: sampled_batches(graph, config.fanouts, config.batch_size, seed),
+        extra={"sampling": {"fanouts": list(config.fanouts), "batch_size": config.batch_size}})
 
 
 if __name__ == "__main__":

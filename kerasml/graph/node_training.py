@@ -463,11 +463,15 @@ def finish(run, data: NodeData, runs: SeedRuns, baseline_metrics: dict, extra: d
                              "serving": SERVING, **(extra or {})})
 
 
-def run_full_batch(run, build_model, baseline_epochs: int | None = None) -> dict:
-    """The steps every full-batch node-classification recipe shares, after its flags:
+def run_full_batch(run, build_model, baseline_epochs: int | None = None, train_batches=None,
+                   extra: dict | None = None) -> dict:
+    """The steps every node-classification recipe shares, after its flags:
     load ``--dataset``, fit the baselines, train ``build_model(config, num_features,
-    num_classes, row_normalize)`` once per ``--seeds`` seed on the whole graph with early
-    stopping on the validation nodes, export the first seed's model, write the report.
+    num_classes, row_normalize)`` once per ``--seeds`` seed with early stopping on the
+    validation nodes, export the first seed's model, write the report (with ``extra``).
+
+    Training steps see the whole graph, unless ``train_batches(config, graph, seed)``
+    returns the training dataset of each seed (GraphSAGE's sampled mini-batches).
 
     Example (a recipe's ``main``)::
 
@@ -484,9 +488,11 @@ def run_full_batch(run, build_model, baseline_epochs: int | None = None) -> dict
 
     def train_one(seed, tag):
         model = build_model(config, graph.num_features, graph.num_classes, row_normalize)
-        history = fit_node_classifier(run, model, graph, epochs=config.epochs, patience=config.patience, tag=tag)
+        train_data = None if train_batches is None else train_batches(config, graph, seed)
+        history = fit_node_classifier(run, model, graph, epochs=config.epochs, patience=config.patience,
+                                      train_data=train_data, tag=tag)
         return model, history
 
     runs = train_over_seeds(run, graph, train_one, config.seed, config.seeds)
     export_node_classifier(run, runs.first_model, graph)
-    return finish(run, data, runs, baseline_metrics)
+    return finish(run, data, runs, baseline_metrics, extra=extra)
