@@ -110,6 +110,7 @@ from keras import ops  # isort: skip
 
 from kerasml.graph import GCNConv, GraphUnpool, TopKPool, TwoHopAugment  # isort: skip
 from kerasml.graph import node_training  # isort: skip
+from kerasml.graph.ops import add_self_loops  # isort: skip
 from kerasml.recipe import field, start_run  # isort: skip
 
 
@@ -148,12 +149,9 @@ class ExtraSelfLoops(keras.layers.Layer):
         self.weight = weight
 
     def call(self, x, edge_index, edge_weight=None):
-        n = ops.shape(x)[0]
-        loops = ops.arange(n, dtype=edge_index.dtype)
         if edge_weight is None:
             edge_weight = ops.ones(ops.shape(edge_index)[1:], dtype="float32")
-        return (ops.concatenate([edge_index, ops.stack([loops, loops])], axis=1),
-                ops.concatenate([edge_weight, ops.full((n,), self.weight, edge_weight.dtype)], axis=0))
+        return add_self_loops(edge_index, ops.shape(x)[0], edge_weight, fill_value=self.weight)
 
     def get_config(self):
         return {**super().get_config(), "weight": self.weight}
