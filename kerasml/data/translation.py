@@ -92,7 +92,7 @@ import tensorflow as tf
 
 import keras  # isort: skip
 
-from kerasml.recipe import ExportMismatchError, RecipeConfig, field  # noqa: E402
+from kerasml.recipe import RecipeConfig, field, verify_saved_model  # noqa: E402
 
 START, END = "[start]", "[end]"
 PAD_ID, UNK_ID = 0, 1
@@ -448,19 +448,15 @@ def translate(texts, encoder, decoder, source_tokenizer, target_tokenizer, max_l
 def export_translator(path, translator: Translator, check_texts) -> pathlib.Path:
     """Save ``translator`` as a SavedModel (signature ``serving_default`` and
     ``serve``), reload it fresh and check that it translates ``check_texts``
-    exactly as ``translator`` does, else ``ExportMismatchError``.
+    exactly as ``translator`` does (``kerasml.recipe.verify_saved_model``, else
+    ``ExportMismatchError``).
 
     Serving: ``tf.saved_model.load(path).serve(tf.constant(["3 March 2021"]))``.
     """
     path = pathlib.Path(path)
     tf.saved_model.save(translator, str(path), signatures={"serving_default": translator.serve})
-    expected = translator(check_texts)
-    reloaded = tf.saved_model.load(str(path))
-    served = [t.decode("utf-8") for t in reloaded.serve(tf.constant(list(check_texts))).numpy()]
-    if served != expected:
-        wrong = sum(a != b for a, b in zip(served, expected))
-        raise ExportMismatchError(f"The SavedModel at {path} translates {wrong} of {len(expected)} "
-                                  "check texts differently from the Python-side model.")
+    texts = tf.constant(list(check_texts))
+    verify_saved_model(path, texts, translator.serve(texts))
     return path
 
 
