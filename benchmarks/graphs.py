@@ -1,5 +1,5 @@
 """Graph benchmarks: Cora node classification over seeds, kerasml's GCN against
-tensorflow-gnn's, and (when its module exists) graph-pooling results.
+tensorflow-gnn's, and graph-pooling results.
 
 Sections, each in its own subprocesses (fresh TensorFlow state every time):
 
@@ -20,8 +20,7 @@ Sections, each in its own subprocesses (fresh TensorFlow state every time):
   which traces the graph). The machine is shared: CPU time is the steadier
   measure, the load average is recorded.
 * ``pooling``: MUTAG / PROTEINS 10-fold accuracy per pooling, from
-  ``benchmarks.graph_pooling.pooling_results()`` when that module exists
-  (written separately); skipped otherwise. That function returns its saved
+  ``benchmarks.graph_pooling.pooling_results()``. That function returns its saved
   results, or runs its whole benchmark (an hour or more) when there are none.
 
 Sections not run keep their previous results in the JSON file; each section
@@ -83,7 +82,7 @@ def environment():
             **versions}
 
 
-def run(command, log_prefix):
+def run(command):
     """Run a subprocess from the repository root, streaming its output."""
     print(f"$ {' '.join(command)}", flush=True)
     started = time.perf_counter()
@@ -99,7 +98,7 @@ def cora_section(planetoid_dir, seeds, runs_dir, recipes=tuple(CORA_MODELS)):
         output = runs_dir / recipe
         seconds = run([sys.executable, "-m", f"recipes.{recipe}", "--dataset", "cora", "--data-dir",
                        str(planetoid_dir), "--seeds", str(seeds), "--no-export", "--output-dir",
-                       str(output)], recipe)
+                       str(output)])
         report = json.loads((output / "metrics.json").read_text())
         metrics = report["metrics"]
         mean = 100 * metrics.get("test_accuracy_mean", metrics["test_accuracy"])
@@ -158,8 +157,8 @@ class EpochTimer:
 
 
 def gcn_worker(side, planetoid_dir, seeds, epochs, output):
-    """``seeds``: an iterable of seeds."""
-    """One side of the comparison; writes {accuracy, epoch wall/cpu seconds} as JSON."""
+    """One side of the comparison, over an iterable of ``seeds``; writes {accuracy, epoch
+    wall/cpu seconds} as JSON."""
     if side == "tfgnn":
         from kerasml.graph import tfgnn as kerasml_tfgnn
 
@@ -242,7 +241,7 @@ def tfgnn_section(planetoid_dir, seeds, epochs, runs_dir, rounds=2):
         for side in raws:
             output = runs_dir / f"gcn_{side}_{chunk[0]}.json"
             run([sys.executable, "-m", "benchmarks.graphs", "--gcn-worker", side, str(planetoid_dir),
-                 ",".join(map(str, chunk)), str(epochs), str(output)], side)
+                 ",".join(map(str, chunk)), str(epochs), str(output)])
             raws[side].append(json.loads(output.read_text()))
     for side, parts in raws.items():
         raw = {key: [v for part in parts for v in part[key]] for key in parts[0]}
@@ -285,24 +284,18 @@ def print_tfgnn(results):
           f"{results['load_average_before']} -> {results['load_average_after']}")
 
 
-# ## Graph pooling (another module's results, when it exists)
+# ## Graph pooling (benchmarks.graph_pooling's results)
 def pooling_section():
-    if importlib.util.find_spec("benchmarks.graph_pooling") is None:
-        print("\npooling: benchmarks/graph_pooling.py not found, section skipped")
-        return None
     from benchmarks import graph_pooling
 
     return graph_pooling.pooling_results()
 
 
 def print_pooling(results):
-    print("\nGraph pooling (benchmarks.graph_pooling.pooling_results()):")
     from benchmarks import graph_pooling
 
-    if hasattr(graph_pooling, "table"):  # the module's own table
-        print(graph_pooling.table(results))
-    else:
-        print(json.dumps(results, indent=2)[:4000])
+    print("\nGraph pooling (benchmarks.graph_pooling.pooling_results()):")
+    print(graph_pooling.table(results))
 
 
 def main(argv=None):
@@ -340,9 +333,7 @@ def main(argv=None):
     if "tfgnn" in args.sections:
         results["gcn_vs_tfgnn"] = {**stamp, **tfgnn_section(planetoid, args.seeds, args.epochs, args.runs_dir)}
     if "pooling" in args.sections:
-        pooling = pooling_section()
-        if pooling is not None:
-            results["pooling"] = pooling
+        results["pooling"] = pooling_section()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
     if "cora" in results:
