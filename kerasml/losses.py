@@ -120,6 +120,9 @@ def batch_hard_triplet_loss(y_true, y_pred, margin=0.2):
         raise ValueError(f"batch_hard_triplet_loss needs one embedding per image, [batch, dim]; got shape "
                          f"{tuple(y_pred.shape)}. Pass the encoder's output with the class labels as targets.")
     labels = ops.reshape(y_true, (-1,))
+    # Not keras.ops.cdist: its square root at the zero diagonal (and at identical embeddings)
+    # has a NaN gradient, which ops.where does not mask; hence max(d², 1e-12) as in
+    # euclidean_distance, with d² = |a|² + |b|² - 2 a·b for all pairs at once.
     squared_norms = ops.sum(ops.square(y_pred), axis=-1)
     squared = squared_norms[:, None] + squared_norms[None, :] - 2.0 * ops.matmul(y_pred, ops.transpose(y_pred))
     distances = ops.sqrt(ops.maximum(squared, _EPSILON))
@@ -194,7 +197,6 @@ class TripletLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin, "squared": self.squared}
-
 
 
 @keras.saving.register_keras_serializable(package="kerasml")
