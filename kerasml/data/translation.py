@@ -766,8 +766,8 @@ def export_and_report(run, model: keras.Model, translator: Translator, data: Tra
     if run.options.export:
         model.save(run.dir / "model.keras")
         (run.dir / "tokenizers.json").write_text(json.dumps(
-            {"source": data.source_tokenizer.get_config(), "target": data.target_tokenizer.get_config(),
-             "max_output_tokens": data.max_output_tokens}))
+            {"source": translator.source_tokenizer.get_config(), "target": translator.target_tokenizer.get_config(),
+             "max_output_tokens": translator.max_length}))
         export_translator(run.dir / "saved_model", translator, sources[:64])
         run.log(f"exported {run.dir / 'saved_model'} (reload check passed)")
     return run.finish(
