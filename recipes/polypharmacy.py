@@ -382,9 +382,15 @@ def with_graph(graph_data: tf.data.Dataset, queries: tf.data.Dataset) -> tf.data
     return tf.data.Dataset.zip(graph_data.repeat(), queries).map(merge).prefetch(2)
 
 
-def query_dataset(sets: list[tuple[np.ndarray, np.ndarray]]) -> tf.data.Dataset:
+def query_arrays(sets: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Every set's pairs [P, 2] stacked, and their relation ids [P] (set s is side effect s)."""
     pairs = np.concatenate([p for p, _ in sets]).astype(np.int32)
     relation = np.concatenate([np.full(len(p), s) for s, (p, _) in enumerate(sets)]).astype(np.int32)
+    return pairs, relation
+
+
+def query_dataset(sets: list[tuple[np.ndarray, np.ndarray]]) -> tf.data.Dataset:
+    pairs, relation = query_arrays(sets)
     labels = np.concatenate([y for _, y in sets])
     return tf.data.Dataset.from_tensors(({"pairs": pairs, "relation": relation}, labels))
 
@@ -487,8 +493,7 @@ def side_effect_metrics(sets, scores: list[np.ndarray]) -> dict:
 
 def predict_sets(model, graph_inputs: dict, sets) -> list[np.ndarray]:
     """Probabilities for every (pairs, labels) set, in one call."""
-    pairs = np.concatenate([p for p, _ in sets]).astype(np.int32)
-    relation = np.concatenate([np.full(len(p), s) for s, (p, _) in enumerate(sets)]).astype(np.int32)
+    pairs, relation = query_arrays(sets)
     scores = model({**graph_inputs, "pairs": pairs, "relation": relation}, training=False)
     return np.split(ops.convert_to_numpy(scores), np.cumsum([len(p) for p, _ in sets])[:-1])
 
