@@ -116,6 +116,7 @@ import kerasml  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 
 import keras  # isort: skip
 import numpy as np  # isort: skip
+from scipy.special import logsumexp  # isort: skip
 from sklearn.metrics import accuracy_score, f1_score  # isort: skip
 
 from kerasml import plots  # noqa: E402
@@ -229,21 +230,16 @@ def viterbi(observations: np.ndarray, hmm: HMM) -> np.ndarray:
     return path
 
 
-def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
-    top = np.max(x, axis=axis, keepdims=True)
-    return np.squeeze(top, axis) + np.log(np.sum(np.exp(x - top), axis=axis))
-
-
 def forward_backward(observations: np.ndarray, hmm: HMM) -> tuple[np.ndarray, float]:
     """Posterior state probabilities [steps, K] and the sequence's log-likelihood."""
     steps, k = len(observations), len(hmm.log_start)
     alpha, beta = np.zeros((steps, k)), np.zeros((steps, k))
     alpha[0] = hmm.log_start + hmm.log_emit[:, observations[0]]
     for t in range(1, steps):
-        alpha[t] = _logsumexp(alpha[t - 1][:, None] + hmm.log_trans, 0) + hmm.log_emit[:, observations[t]]
+        alpha[t] = logsumexp(alpha[t - 1][:, None] + hmm.log_trans, axis=0) + hmm.log_emit[:, observations[t]]
     for t in range(steps - 2, -1, -1):
-        beta[t] = _logsumexp(hmm.log_trans + hmm.log_emit[:, observations[t + 1]] + beta[t + 1], 1)
-    log_likelihood = float(_logsumexp(alpha[-1], 0))
+        beta[t] = logsumexp(hmm.log_trans + hmm.log_emit[:, observations[t + 1]] + beta[t + 1], axis=1)
+    log_likelihood = float(logsumexp(alpha[-1]))
     return np.exp(alpha + beta - log_likelihood), log_likelihood
 
 
