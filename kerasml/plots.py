@@ -122,15 +122,6 @@ def plot_attention(path, examples, title: str = "") -> pathlib.Path:
     return _save(fig, path)
 
 
-def _save(fig, path) -> pathlib.Path:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def plot_line_panels(path, panels: dict, title: str = "", xlabel: str = "", ylabel: str = "",
                      columns: int = 4) -> pathlib.Path:
     """Small multiples, ``{panel title: {label: y}}``, on shared axes so panels compare
@@ -153,3 +144,12 @@ def plot_line_panels(path, panels: dict, title: str = "", xlabel: str = "", ylab
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def _save(fig, path) -> pathlib.Path:
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
