@@ -264,6 +264,19 @@ def load_tfds_pairs(name: str, splits=("train", "validation", "test"), data_dir:
 # ---------------------------------------------------------------------------
 # Tokenisers
 # ---------------------------------------------------------------------------
+def _standardize(texts, level: str, lowercase: bool) -> tf.Tensor:
+    """``TextTokenizer.standardize`` for a ``level`` and ``lowercase`` setting."""
+    texts = tf.convert_to_tensor(texts, tf.string)
+    if lowercase:
+        texts = tf.strings.lower(texts, encoding="utf-8")
+    if level == "word":
+        # Letters (any script, with their accents), digits and apostrophes stay in words;
+        # RE2's \w would split "numéro" at the "é".
+        texts = tf.strings.regex_replace(texts, r"([^\p{L}\p{M}\p{N}\s'])", r" \1 ")
+        texts = tf.strings.strip(tf.strings.regex_replace(texts, r"\s+", " "))
+    return texts
+
+
 class TextTokenizer(tf.Module):
     """Text <-> int32 ids on ``keras.layers.TextVectorization``, graph-safe.
 
@@ -296,11 +309,11 @@ class TextTokenizer(tf.Module):
     def adapt(cls, texts, level: str = "character", lowercase: bool = False,
               max_tokens: int | None = None) -> TextTokenizer:
         """A tokeniser whose vocabulary is the ``max_tokens`` commonest tokens of ``texts``."""
-        probe = cls([], level, lowercase)
         vectorizer = keras.layers.TextVectorization(
             max_tokens=None if max_tokens is None else max_tokens + 2, standardize=None,
             split="character" if level == "character" else "whitespace")
-        vectorizer.adapt(tf.data.Dataset.from_tensor_slices(probe.standardize(list(texts))).batch(1024))
+        texts = _standardize(list(texts), level, lowercase)
+        vectorizer.adapt(tf.data.Dataset.from_tensor_slices(texts).batch(1024))
         return cls([str(t) for t in vectorizer.get_vocabulary()], level, lowercase)
 
     @property
@@ -312,15 +325,7 @@ class TextTokenizer(tf.Module):
 
     def standardize(self, texts):
         """The text as the tokeniser sees it (and as ``decode`` returns it), ``tf.string``."""
-        texts = tf.convert_to_tensor(texts, tf.string)
-        if self.lowercase:
-            texts = tf.strings.lower(texts, encoding="utf-8")
-        if self.level == "word":
-            # Letters (any script, with their accents), digits and apostrophes stay in words;
-            # RE2's \w would split "numéro" at the "é".
-            texts = tf.strings.regex_replace(texts, r"([^\p{L}\p{M}\p{N}\s'])", r" \1 ")
-            texts = tf.strings.strip(tf.strings.regex_replace(texts, r"\s+", " "))
-        return texts
+        return _standardize(texts, self.level, self.lowercase)
 
     def encode(self, texts, add_start: bool = False, add_end: bool = False) -> tf.RaggedTensor:
         """int32 ids ``[batch, (tokens)]`` of a batch of strings; unknown tokens get 1."""
