@@ -194,12 +194,12 @@ def build_lstm(config: Config) -> keras.Model:
 
 
 # ## 4. Invariance
-def permutation_max_abs_diff(model, batch, mask, rng) -> float:
-    """Largest change of a prediction when each set's positions are shuffled."""
+def permutation_max_abs_diff(model, batch, mask, before, rng) -> float:
+    """Largest change of a prediction (``before``: the model's on ``batch``) when each
+    set's positions are shuffled."""
     order = np.argsort(rng.random(mask.shape), axis=1)  # one permutation per set
     shuffled = np.take_along_axis(batch, order[..., None, None], axis=1)
     shuffled_mask = np.take_along_axis(mask, order, axis=1)
-    before = model.predict([batch, mask], batch_size=256, verbose=0)
     after = model.predict([shuffled, shuffled_mask], batch_size=256, verbose=0)
     return float(np.max(np.abs(before.astype("float64") - after)))
 
@@ -248,7 +248,7 @@ def main(argv=None) -> dict:
                       epochs=config.epochs, batch_size=config.batch_size, verbose=run.fit_verbose,
                       callbacks=run.callbacks(patience=config.patience, tag=tag))
         predictions[name] = model.predict([test_images, test_mask], batch_size=256, verbose=0)
-        invariance[name] = permutation_max_abs_diff(model, test_images, test_mask,
+        invariance[name] = permutation_max_abs_diff(model, test_images, test_mask, predictions[name],
                                                     np.random.default_rng(config.seed + 1))
 
     def report(predicted):
