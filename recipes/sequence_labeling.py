@@ -265,13 +265,6 @@ def sequence_metrics(majority: np.ndarray, guess: np.ndarray) -> dict:
             "test_sequence_f1": f1_score(majority, guess, average="macro")}
 
 
-def pad_paths(paths: list[np.ndarray], width: int) -> np.ndarray:
-    out = np.zeros((len(paths), width), dtype="int32")
-    for row, path in zip(out, paths):
-        row[:len(path)] = path
-    return out
-
-
 # ## 3. Models
 def build_tagger(config: Config) -> keras.Model:
     tokens = keras.Input((None,), dtype="int32", name="tokens")  # [B, T], 0 = padding
@@ -311,18 +304,21 @@ def main(argv=None) -> dict:
     k = config.states
 
     with run.timer("baselines"):
-        width = config.max_length
+        def padded(paths):  # [sequences, max_length] int32, 0 after each path's end
+            return keras.utils.pad_sequences(paths, maxlen=config.max_length, dtype="int32", padding="post")
+
         posteriors = [forward_backward(o, hmm)[0] for o in observed]
         decoded = {
-            "viterbi": pad_paths([viterbi(o, hmm) for o in observed], width),
-            "forward_backward": pad_paths([np.argmax(p, 1) for p in posteriors], width),
-            "emission_only": pad_paths([emission_only(o, hmm) for o in observed], width),
+            "viterbi": padded([viterbi(o, hmm) for o in observed]),
+            "forward_backward": padded([np.argmax(p, 1) for p in posteriors]),
+            "emission_only": padded([emission_only(o, hmm) for o in observed]),
         }
         baselines = {}
         for name, paths in decoded.items():
-            guess = majority_state(paths, test_lengths, k)
             if name == "forward_backward":  # the most expected steps
                 guess = np.array([np.argmax(p.sum(0)) for p in posteriors])
+            else:
+                guess = majority_state(paths, test_lengths, k)
             baselines[name] = {**step_metrics(test_states, paths, test_lengths),
                                **sequence_metrics(test_majority, guess)}
         most_common = np.argmax(np.bincount(data["train"][3], minlength=k))
