@@ -234,10 +234,10 @@ def split_pairs(pairs, val_fraction: float, test_fraction: float, seed: int = 0)
     if n_test == 0 or n_val == 0 or n_test + n_val >= len(sources):
         raise ValueError(f"{len(sources)} distinct source texts are too few to split into train, "
                          f"val ({val_fraction}) and test ({test_fraction}); give more pairs.")
-    groups = {"test": sources[:n_test], "val": sources[n_test:n_test + n_val],
-              "train": sources[n_test + n_val:]}
+    groups = {"train": sources[n_test + n_val:], "val": sources[n_test:n_test + n_val],
+              "test": sources[:n_test]}
     return {split: [pair for source in chosen for pair in by_source[source]]
-            for split, chosen in (("train", groups["train"]), ("val", groups["val"]), ("test", groups["test"]))}
+            for split, chosen in groups.items()}
 
 
 def load_tfds_pairs(name: str, splits=("train", "validation", "test"), data_dir: str | None = None,
