@@ -92,7 +92,7 @@ from scipy.optimize import linear_sum_assignment  # isort: skip
 from sklearn.cluster import KMeans  # isort: skip
 from sklearn.datasets import load_digits  # isort: skip
 from sklearn.decomposition import PCA  # isort: skip
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # isort: skip
+from sklearn.metrics import adjusted_rand_score, confusion_matrix, normalized_mutual_info_score  # isort: skip
 from sklearn.metrics.cluster import contingency_matrix  # isort: skip
 from sklearn.model_selection import train_test_split  # isort: skip
 
@@ -269,7 +269,7 @@ def plot_results(run, labels, clusters, mapping, rounds):
     """Digits against matched clusters; autoencoder and DEC training curves."""
     digits = sorted(set(labels.tolist()))
     matched = np.array([mapping.get(int(c), -1) for c in clusters])
-    table = np.array([[np.sum((labels == d) & (matched == m)) for m in digits] for d in digits])
+    table = confusion_matrix(labels, matched, labels=digits)  # unmatched clusters (-1) left out
     plots.plot_confusion_matrix(run.plot_path("confusion.png"), table, digits,
                                 title="Held-out digits (rows) against DEC clusters matched to digits")
     plots.plot_history(run.dir / "history.csv", run.plot_path("history.png"))
