@@ -396,13 +396,15 @@ def baselines(run, data: NodeData, row_normalize: bool, epochs: int = 200, patie
 
 
 # ## Export and report
-def export_node_classifier(run, model: keras.Model, graph: Graph, atol: float = 1e-4):
+def export_node_classifier(run, model: keras.Model, graph: Graph, atol: float = 1e-4,
+                           expected: np.ndarray | None = None):
     """``model.keras`` and a SavedModel whose ``serve`` takes the graph's tensors.
 
     Signature: ``serve(x: float32 [N, F], edge_index: int32 [2, E]) -> float32 [N, C]``,
     raw features (any normalisation is inside the model), edges as source/target
     rows (both directions for an undirected graph), class probabilities per node.
-    A fresh ``tf.saved_model.load`` must reproduce the Keras model on ``graph``.
+    A fresh ``tf.saved_model.load`` must reproduce the Keras model on ``graph``
+    (``expected``: its probabilities there, when already computed).
     """
     if not run.options.export:
         return None
@@ -422,7 +424,9 @@ def export_node_classifier(run, model: keras.Model, graph: Graph, atol: float = 
     ])
     archive.write_out(str(path), verbose=False)
     inputs = model_inputs(graph)
-    verify_saved_model(path, [inputs["x"], inputs["edge_index"]], predict_proba(model, graph), atol=atol)
+    if expected is None:
+        expected = predict_proba(model, graph)
+    verify_saved_model(path, [inputs["x"], inputs["edge_index"]], expected, atol=atol)
     run.log(f"exported {path} (reload check passed)")
     return path
 
@@ -494,5 +498,5 @@ def run_full_batch(run, build_model, baseline_epochs: int | None = None, train_b
         return model, history
 
     runs = train_over_seeds(run, graph, train_one, config.seed, config.seeds)
-    export_node_classifier(run, runs.first_model, graph)
+    export_node_classifier(run, runs.first_model, graph, expected=runs.first_proba)
     return finish(run, data, runs, baseline_metrics, extra=extra)
