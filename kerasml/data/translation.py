@@ -39,14 +39,15 @@ Training and decoding
     yields ``((source_ids, target_in), labels)``. ``greedy_decode(encoder,
     decoder, source_ids, start_id, end_id, max_length)`` re-runs the decoder
     on the growing prefix (cheap for short targets) and stops at ``end_id``
-    or ``max_length``. ``translate(texts, ...)`` is strings in, strings out.
+    or ``max_length``. ``Translator(encoder, decoder, ...)(texts)`` is strings
+    in, strings out.
     ``encoder_memory(encoder, source_ids)`` is the memory list without Keras
     masks (feed it to the decoder or to an attention-weights model).
 Export
     ``Translator`` is a ``tf.Module`` whose ``serve`` takes raw strings
     ``[None] tf.string`` and returns decoded strings, tokenising and decoding
     inside the graph; ``export_translator`` saves it and proves that a fresh
-    ``tf.saved_model.load`` gives the Python-side ``translate`` output.
+    ``tf.saved_model.load`` gives the Python-side ``Translator`` output.
 Recipe data
     ``TranslationConfig``: the data and token flags of the translation
     recipes (extend it with model fields). ``prepare_data(config)`` loads the
@@ -442,12 +443,6 @@ class Translator(tf.Module):
         for begin in range(0, len(texts), batch_size):
             out += [t.decode("utf-8") for t in self.serve(tf.constant(texts[begin:begin + batch_size])).numpy()]
         return out
-
-
-def translate(texts, encoder, decoder, source_tokenizer, target_tokenizer, max_length: int,
-              batch_size: int = 256) -> list[str]:
-    """Greedy translations of ``texts`` (a list of strings) as a list of strings."""
-    return Translator(encoder, decoder, source_tokenizer, target_tokenizer, max_length)(texts, batch_size)
 
 
 def export_translator(path, translator: Translator, check_texts) -> pathlib.Path:
