@@ -543,27 +543,24 @@ def save_predictions(run, rows: np.ndarray, y: np.ndarray, probabilities: dict) 
 def plot_results(run, y, probabilities: dict, matrix, class_names, positive) -> None:
     plots.plot_confusion_matrix(run.plot_path("confusion_matrix.png"), matrix, class_names,
                                 title="MLP: test confusion matrix")
+    roc, pr = {}, {}
+
+    def add_curves(name, truth, score):
+        fpr, tpr, _ = roc_curve(truth, score)
+        precision, recall, _ = precision_recall_curve(truth, score)
+        roc[f"{name} (AUC {roc_auc_score(truth, score):.3f})"] = (fpr, tpr)
+        pr[f"{name} (AP {average_precision_score(truth, score):.3f})"] = (recall, precision)
+
     if positive is not None:
         truth = y == positive
-        roc, pr = {}, {}
         for name, proba in probabilities.items():
-            if name == "majority_class":
-                continue  # constant scores: a single point, drawn as "chance"
-            fpr, tpr, _ = roc_curve(truth, proba[:, positive])
-            precision, recall, _ = precision_recall_curve(truth, proba[:, positive])
-            roc[f"{name} (AUC {roc_auc_score(truth, proba[:, positive]):.3f})"] = (fpr, tpr)
-            pr[f"{name} (AP {average_precision_score(truth, proba[:, positive]):.3f})"] = (recall, precision)
+            if name != "majority_class":  # constant scores: a single point, drawn as "chance"
+                add_curves(name, truth, proba[:, positive])
         subject, chance_label = f"positive class {class_names[positive]!r}", "chance (= majority_class)"
         chance = float(truth.mean())
     else:
-        proba = probabilities["model"]
-        roc, pr = {}, {}
         for k, name in enumerate(class_names):
-            truth = y == k
-            fpr, tpr, _ = roc_curve(truth, proba[:, k])
-            precision, recall, _ = precision_recall_curve(truth, proba[:, k])
-            roc[f"{name} (AUC {roc_auc_score(truth, proba[:, k]):.3f})"] = (fpr, tpr)
-            pr[f"{name} (AP {average_precision_score(truth, proba[:, k]):.3f})"] = (recall, precision)
+            add_curves(name, y == k, probabilities["model"][:, k])
         subject, chance, chance_label = "MLP, each class against the rest", None, "chance"
     plots.plot_curves(run.plot_path("roc_curves.png"), roc, title=f"Test ROC curves: {subject}",
                       xlabel="false positive rate", ylabel="true positive rate (recall)", diagonal=True,
