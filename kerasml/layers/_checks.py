@@ -17,6 +17,18 @@ def check_not_empty(x, name):
         )
 
 
+def check_sequence(layer, x, name="inputs", known_width=False):
+    """Raise unless ``x``, an input of ``layer``, is a non-empty [batch, time, features]
+    tensor (with a static feature width when ``known_width``)."""
+    if len(x.shape) != 3 or (known_width and x.shape[-1] is None):
+        width = " with a known feature width" if known_width else ""
+        raise ValueError(
+            f"{type(layer).__name__} needs `{name}` as [batch, time, features]{width}; got shape "
+            f"{tuple(x.shape)}."
+        )
+    check_not_empty(x, name)
+
+
 def check_mask(mask, name, expected_shape, broadcast=False):
     """Check a boolean (True = keep) mask against ``expected_shape``.
 

@@ -8,16 +8,7 @@ and the embedding's padding mask passes through them unchanged.
 import keras
 from keras import ops
 
-from kerasml.layers._checks import check_not_empty
-
-
-def _check_sequence(layer, inputs):
-    if len(inputs.shape) != 3:
-        raise ValueError(
-            f"{type(layer).__name__} needs [batch, time, features] inputs; got shape "
-            f"{tuple(inputs.shape)}."
-        )
-    check_not_empty(inputs, "inputs")
+from kerasml.layers._checks import check_sequence
 
 
 @keras.saving.register_keras_serializable(package="kerasml")
@@ -64,7 +55,7 @@ class SinusoidalPositionalEncoding(keras.layers.Layer):
         self._dropout_layer = keras.layers.Dropout(dropout, seed=seed, dtype=self.dtype_policy)
 
     def call(self, inputs, start_index=0, training=None):
-        _check_sequence(self, inputs)
+        check_sequence(self, inputs)
         length, width = ops.shape(inputs)[1], ops.shape(inputs)[2]
         positions = ops.cast(ops.arange(length) + start_index, "float32")
         channels = ops.arange(width)
@@ -152,7 +143,7 @@ class LearnedPositionalEmbedding(keras.layers.Layer):
             )
 
     def call(self, inputs, start_index=0, training=None):
-        _check_sequence(self, inputs)
+        check_sequence(self, inputs)
         self._check_length(inputs.shape[1], start_index)
         length, width = ops.shape(inputs)[1], ops.shape(inputs)[2]
         table = ops.slice(self.embeddings, (start_index, 0), (length, width))

@@ -15,17 +15,7 @@ support masking (Keras warns when one drops it).
 import keras
 from keras import ops
 
-from kerasml.layers._checks import check_mask, check_not_empty
-
-
-def _check_sequence(layer, inputs, mask):
-    if len(inputs.shape) != 3:
-        raise ValueError(
-            f"{type(layer).__name__} needs [batch, time, features] inputs; got shape "
-            f"{tuple(inputs.shape)}."
-        )
-    check_not_empty(inputs, "inputs")
-    check_mask(mask, "mask", inputs.shape[:2])
+from kerasml.layers._checks import check_mask, check_sequence
 
 
 @keras.saving.register_keras_serializable(package="kerasml")
@@ -94,7 +84,8 @@ class SequenceHead(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, mask=None):
-        _check_sequence(self, inputs, mask)
+        check_sequence(self, inputs)
+        check_mask(mask, "mask", inputs.shape[:2])
         outputs = ops.matmul(inputs, self.kernel)
         if self.bias is not None:
             outputs = outputs + self.bias
@@ -153,7 +144,8 @@ class LastStepHead(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs, mask=None):
-        _check_sequence(self, inputs, mask)
+        check_sequence(self, inputs)
+        check_mask(mask, "mask", inputs.shape[:2])
         if mask is None:
             return inputs[:, -1]
         steps = ops.arange(ops.shape(inputs)[1])

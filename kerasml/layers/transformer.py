@@ -22,17 +22,8 @@ Add positions before the first block with ``SinusoidalPositionalEncoding``.
 
 import keras
 
-from kerasml.layers._checks import check_mask, check_not_empty
+from kerasml.layers._checks import check_mask, check_sequence
 from kerasml.layers.attention import MultiHeadAttention, _fresh
-
-
-def _check_sequence(layer, x, name):
-    if len(x.shape) != 3 or x.shape[-1] is None:
-        raise ValueError(
-            f"{type(layer).__name__} needs `{name}` as [batch, time, features] with a known "
-            f"feature width; got shape {tuple(x.shape)}."
-        )
-    check_not_empty(x, name)
 
 
 class _TransformerBlock(keras.layers.Layer):
@@ -212,7 +203,7 @@ class TransformerEncoderBlock(_TransformerBlock):
         self.built = True
 
     def call(self, inputs, mask=None, return_attention_scores=False, training=None):
-        _check_sequence(self, inputs, "inputs")
+        check_sequence(self, inputs, "inputs", known_width=True)
         check_mask(mask, "mask", inputs.shape[:2])
         h = self._normalized_input(inputs, self.self_attention_norm)
         attended = self.self_attention(
@@ -304,8 +295,8 @@ class TransformerDecoderBlock(_TransformerBlock):
         return_attention_scores=False,
         training=None,
     ):
-        _check_sequence(self, inputs, "inputs")
-        _check_sequence(self, memory, "memory")
+        check_sequence(self, inputs, "inputs", known_width=True)
+        check_sequence(self, memory, "memory", known_width=True)
         check_mask(inputs_mask, "inputs_mask", inputs.shape[:2])
         check_mask(memory_mask, "memory_mask", memory.shape[:2])
         if inputs.shape[0] is not None and memory.shape[0] not in (None, inputs.shape[0]):
