@@ -32,6 +32,10 @@ def co2_weekly() -> pd.Series:
     return series
 
 
+class MissingColumnError(ValueError):
+    """A CSV file lacks a column that was asked for (callers add which flag names it)."""
+
+
 def read_csv(path, required: list[str] | tuple[str, ...] = (), numeric: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a CSV file, checking it exists, is not empty and has the columns asked for.
 
@@ -52,7 +56,7 @@ def read_csv(path, required: list[str] | tuple[str, ...] = (), numeric: list[str
         raise ValueError(f"CSV file {path} has a header but no data rows.")
     missing = [c for c in list(required) + list(numeric) if c not in frame.columns]
     if missing:
-        raise ValueError(f"CSV file {path} has no column(s) {missing}; its columns are {list(frame.columns)}.")
+        raise MissingColumnError(f"CSV file {path} has no column(s) {missing}; its columns are {list(frame.columns)}.")
     for column in numeric:
         frame[column] = to_numeric_column(frame[column], f"{path}", first_data_line=2)
     return frame

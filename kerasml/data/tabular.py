@@ -83,9 +83,7 @@ def read_csv_with_target(path, target: str | None, *, numeric: bool = False, wha
         raise SystemExit(f"--csv needs --target COL: {what}.")
     try:
         frame = sources.read_csv(path, **({"numeric": [target]} if numeric else {"required": [target]}))
-    except ValueError as error:
-        if "no column" not in str(error):
-            raise
+    except sources.MissingColumnError as error:
         raise ValueError(f"{error} Pass {hint} with --target.") from None
     return frame.drop(columns=[target]), frame[target]
 
