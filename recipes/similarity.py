@@ -6,7 +6,9 @@ Architecture: a shared convolutional encoder (8x8 image -> unit-length 64-vector
     `--loss triplet|contrastive|batch_hard` (kerasml.losses), with a small
     decoder that reconstructs the anchor from its embedding as a regulariser.
     The number of epochs is chosen on held-out seen digits, then the encoder
-    is retrained on all seen digits for that many epochs.
+    is retrained on all seen digits for that many epochs. Three such encoders,
+    initialised independently (`--ensemble`), make one model: their embeddings
+    concatenated and re-normalised (unit-length 192-vector).
 Paper(s): Bromley et al. 1993, "Signature Verification using a Siamese Time Delay
     Neural Network" (NIPS); Hadsell, Chopra & LeCun 2006, "Dimensionality
     Reduction by Learning an Invariant Mapping" (CVPR; contrastive loss);
@@ -23,24 +25,28 @@ Dataset: scikit-learn's digits (1797 8x8 images, embedded). Digits 0-4 train
     digits 0-6 train; evaluation uses every image of digits 7, 8 and 9
     (`--unseen-classes`), which the encoder never saw.
 Run: python -m recipes.similarity
+    python -m recipes.similarity --ensemble 1
     python -m recipes.similarity --loss contrastive
     python -m recipes.similarity --loss batch_hard
 
 Results: measured 2026-11-24 with python -m benchmarks.run_recipes similarity (x86_64, 2 cores shared with other jobs; Keras 3.15.1, TensorFlow 2.21.0, CPU).
-    Default run (triplet loss, reconstruction weight 10; 2 epochs chosen on digits 5-6,
-    then refit on 0-6), on the 533 images of the unseen digits 7-9, model vs raw-pixel
-    cosine: recall@1 0.987 vs 0.992, recall@5 0.996 vs 0.998, verification ROC AUC
-    0.867 vs 0.811; 44 s. Bar (beat the raw-pixel baseline on unseen classes): met on
-    verification AUC only; recall@1 is 3 images of 533 below (7 misses against 4) and
-    recall@5 one image below (2 misses against 1). On the validation digits 5-6 at the
-    chosen epoch: recall@1 0.997, recall@5 1.000, AUC 0.937 (raw pixels 0.997, 1.000, 0.915).
-    With `--seed 1` / `--seed 2` (same day and machine; 8 / 5 epochs chosen): recall@1
-    0.992 (a tie) / 0.991, recall@5 0.996 / 0.998 (a tie), AUC 0.825 / 0.854: the AUC
-    beats raw pixels with every seed, recall@1 and recall@5 tie at best.
-    Same day and machine, `python -m recipes.similarity --loss contrastive` (3 epochs
-    chosen): recall@1 0.983, recall@5 0.994, AUC 0.804, below the baseline on all three;
-    `--loss batch_hard` (2 epochs): 0.987, 0.996, 0.845, above it on AUC only. Section 7
-    lists the variants we tried and how the settings were chosen.
+    Default run (ensemble of three encoders, triplet loss, reconstruction weight 30; 2, 4
+    and 5 epochs chosen on digits 5-6, then each refit on 0-6), on the 533 images of the
+    unseen digits 7-9, model vs raw-pixel cosine: recall@1 0.9944 vs 0.9925, recall@5
+    0.9981 vs 0.9981, verification ROC AUC 0.8389 vs 0.8110; 101 s (98 s training).
+    Bar (beat the raw-pixel baseline on unseen classes): met on recall@1 (3 misses against
+    4) and AUC; recall@5 ties (one miss each), so not met on all three keys. On the
+    validation digits 5-6 (the early-stopped members' ensemble): recall@1 0.9972, recall@5
+    0.9972, AUC 0.9237 (raw pixels 0.9972, 1.0000, 0.9148).
+    The defaults were fixed on two development splits that leave 7-9 out of the unseen
+    role (section 8) and then run once on 7-9; nothing was changed after that run.
+    The previous default (one encoder, weight 10), same day and machine: recall@1 0.987,
+    recall@5 0.996, AUC 0.867 (seeds 1 / 2: 0.992 / 0.991, 0.996 / 0.998, 0.825 / 0.854);
+    the ensemble gains two images at recall@1 and one at recall@5 over it, and gives up
+    0.028 of AUC against seed 0 (not against seeds 1 and 2). Same day, single encoder with
+    weight 10: `--loss contrastive` (3 epochs chosen) recall@1 0.983, recall@5 0.994, AUC
+    0.804; `--loss batch_hard` (2 epochs) 0.987, 0.996, 0.845. Section 8 lists the variants
+    we tried and how the settings were chosen.
 
 ## 1. Seen, validation and unseen classes
 
@@ -64,7 +70,7 @@ batch-hard loss, single images with their digit. The same encoder (shared
 weights: a siamese network) embeds every member; the training model stacks
 the embeddings along axis 1 for the pair and triplet losses. `--shift`
 randomly translates the training images (keras.layers.RandomTranslation,
-in the training model only); it is off by default (section 7).
+in the training model only); it is off by default (section 8).
 
 ## 3. The encoder and the losses
 
@@ -86,7 +92,7 @@ Trained on the metric loss alone, the encoder keeps only what separates the
 training digits and discards what it does not need, including some of what
 tells a 7 from a 9 (with `--reconstruction-weight 0` recall@1 on digits 7-9
 was 0.951 in an early run). A decoder that must rebuild the image from the
-embedding (mean squared error, weight `--reconstruction-weight`, 10) keeps
+embedding (mean squared error, weight `--reconstruction-weight`, 30) keeps
 that information in the embedding. Only the encoder is exported.
 
 ## 5. Evaluation and the baseline
@@ -112,12 +118,28 @@ seven seen digits, 0-6, for that many epochs (an epoch is always
 `--examples-per-epoch` examples, so the same number of steps), and that
 encoder is evaluated and exported; `--no-refit` keeps the early-stopped one.
 We refit because the final model then learns from every seen digit, as the
-task asks, and because on the second held-out split of section 7 the refit
+task asks, and because on the second held-out split of section 8 the refit
 model was no worse: verification AUC 0.774 against 0.749 without refit, mean
 of three seeds (batch-hard loss with shifts, the settings then under study;
 recall@1 0.992 against 0.993).
 
-## 7. What we tried, and how the settings were chosen
+## 7. An ensemble of encoders
+
+One encoder's embedding varies with its random start: on the development
+splits of section 8 recall@1 ranged from 0.9927 to 0.9963 on digits 1, 5, 6
+over six seeds. Averaging independently trained networks is the standard
+variance reducer (here, for retrieval embeddings). `--ensemble 3` trains three
+encoders, member i with seed `seed * 3 + i`, each exactly as section 6
+describes (its own epoch count, chosen on digits 5-6, then its own refit; its
+history is `history_member<i>.csv`). The exported model runs all three on
+the image, concatenates their unit embeddings and re-normalises
+(keras.layers.UnitNormalization): each member's part has length 1/sqrt(3), so
+the cosine similarity of two images is the mean of the members' cosine
+similarities. The reported `val_*` scores are those of the early-stopped
+members' ensemble on digits 5-6. Each member costs a single-encoder run, so
+the default run takes about three times as long.
+
+## 8. What we tried, and how the settings were chosen
 
 The validation digits 5-6 decide the epoch count, but they proved a poor guide
 for the other settings: which variant looks best on one pair of digits says
@@ -152,11 +174,34 @@ image of 533. Contrastive loss pulls every same-digit pair to one point, which
 in our runs cost more structure on the unseen digits than the triplet loss,
 which only asks for an ordering.
 
-## 8. Export
+A third round aimed to beat raw pixels on recall@1 and recall@5 as well. The
+test digits had by then been looked at twice, so no candidate was scored on
+them: all were compared on two development splits where other digits play the
+unseen ones, A `--unseen-classes 1 5 6 --val-classes 3 4` and B
+`--unseen-classes 2 3 5 --val-classes 1 4`, chosen because raw pixels miss
+there (recall@1 0.9963 / 0.9982, recall@5 1.0000 / 0.9982, AUC 0.8583 /
+0.8305 on A / B). Six seeds of single encoders each; ensembles of three from
+seeds 0-2 and 3-5 (the members are those single runs, as in section 7).
+Means of recall@1, recall@5, AUC on A | B:
+weight 10, one encoder: 0.9948, 0.9982, 0.8762 | 0.9935, 0.9991, 0.8584;
+weight 10, three: 0.9963, 0.9982, 0.8812 | 0.9945, 1.0000, 0.8695;
+weight 30, one: 0.9963, 0.9991, 0.8765 | 0.9954, 0.9991, 0.8480;
+weight 30, three: 0.9963, 0.9991, 0.8823 | 0.9972, 1.0000, 0.8625.
+Six members (seeds 0-5) added nothing over three (weight 10: 0.9963, 0.9982,
+0.8828 | 0.9945, 1.0000, 0.8737; weight 30: 0.9963, 0.9982, 0.8838 | 0.9963,
+1.0000, 0.8652) at twice the time. Three encoders with weight 30 had the best
+recall on both splits, so the defaults became `--ensemble 3
+--reconstruction-weight 30`; they were fixed before the one run on digits 7-9
+that the Results report, and nothing was changed after it. Even on the
+development splits this ensemble only tied raw pixels at recall@1 on A and
+stayed below on B, so beating them at recall@1 on 7-9 was not expected. A
+128-d embedding was planned but not run for lack of time.
+
+## 9. Export
 
 The SavedModel's `serve` takes float32 raw images `[batch, 8, 8]` (pixels 0-16)
-and returns unit-length embeddings `[batch, 64]`; compare two images by the dot
-product of their embeddings.
+and returns unit-length embeddings `[batch, 192]` (`[batch, 64]` with
+`--ensemble 1`); compare two images by the dot product of their embeddings.
 """
 
 from __future__ import annotations
@@ -192,7 +237,7 @@ class Config(RecipeConfig):
     margin: float | None = field(None, "loss margin (default: 0.5 contrastive, 0.2 triplet and batch_hard)")
     embedding_dim: int = field(64, "width of the unit-length embedding")
     filters: int = field(32, "filters of the first convolution (the others have twice as many)")
-    reconstruction_weight: float = field(10.0, "weight of the decoder's reconstruction loss (0 = metric loss only)")
+    reconstruction_weight: float = field(30.0, "weight of the decoder's reconstruction loss (0 = metric loss only)")
     shift: float = field(0.0, "random shift of training images, a fraction of their 8 pixels (0 = none)")
     examples_per_epoch: int = field(10000, "pairs, triplets or (batch_hard) images drawn afresh each epoch")
     unseen_classes: tuple[int, ...] = field((7, 8, 9), "digits held out of training, used for the final evaluation only")
@@ -200,9 +245,11 @@ class Config(RecipeConfig):
     refit: bool = field(True, "after choosing the epoch count, retrain on every seen digit (--val-classes too) "
                               "for that many epochs")
     patience: int = field(6, "early-stopping patience in epochs")
+    ensemble: int = field(3, "independently initialised encoders, each with its own epoch count; the exported "
+                             "model concatenates their embeddings and re-normalises (1 = a single encoder)")
 
 
-QUICK = {"epochs": 2, "examples_per_epoch": 256, "filters": 4, "embedding_dim": 8}
+QUICK = {"epochs": 2, "examples_per_epoch": 256, "filters": 4, "embedding_dim": 8, "ensemble": 2}
 SELECTION_METRIC = "val_verification_auc"  # early stopping and the epoch count follow this key
 
 
@@ -285,7 +332,7 @@ class SiameseExamples(keras.utils.PyDataset):
 
 
 # ## 3. The encoder and the losses
-def build_encoder(config: Config) -> keras.Model:
+def build_encoder(config: Config, name: str = "encoder") -> keras.Model:
     images = keras.Input((8, 8), name="images")
     x = keras.layers.Rescaling(1 / 16, name="scale_pixels")(images)
     x = keras.layers.Reshape((8, 8, 1))(x)
@@ -295,17 +342,17 @@ def build_encoder(config: Config) -> keras.Model:
     x = keras.layers.Conv2D(2 * config.filters, 3, padding="same", activation="relu")(x)
     x = keras.layers.Dense(128, activation="relu")(keras.layers.Flatten()(x))
     x = keras.layers.Dense(config.embedding_dim)(x)
-    return keras.Model(images, keras.layers.UnitNormalization(name="embedding")(x), name="encoder")
+    return keras.Model(images, keras.layers.UnitNormalization(name="embedding")(x), name=name)
 
 
 # ## 4. The reconstruction term
-def build_siamese(config: Config, encoder: keras.Model) -> keras.Model:
+def build_siamese(config: Config, encoder: keras.Model, seed: int) -> keras.Model:
     """The training model: shared encoder on each member, stacked (batch_hard: one member, the
     embeddings as they are); decoder on the first member."""
     inputs = [keras.Input((8, 8), name=name) for name in MEMBERS[config.loss]]
     members = inputs
     if config.shift:  # in the training model only: the exported encoder is not augmented
-        shift = keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="constant", seed=config.seed)
+        shift = keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="constant", seed=seed)
         members = [keras.layers.Reshape((8, 8))(shift(keras.layers.Reshape((8, 8, 1))(x))) for x in inputs]
     embeddings = [encoder(x) for x in members]
     decoder = keras.Sequential([keras.layers.Dense(128, activation="relu"),
@@ -387,45 +434,79 @@ def best_epoch(history_csv, monitor: str = SELECTION_METRIC) -> dict:
     return {**best, "epochs": int(best["epoch"]) + 1}
 
 
-def train(run, config: Config, images, labels, indices, epochs: int, val_indices=None,
+def train(run, config: Config, images, labels, indices, epochs: int, seed: int, val_indices=None,
           tag: str | None = None) -> keras.Model:
     """A fresh encoder trained on ``images[indices]``. With ``val_indices``, early stopping on
     their retrieval scores (best weights restored); without, exactly ``epochs`` epochs."""
-    encoder = build_encoder(config)
-    siamese = build_siamese(config, encoder)
+    encoder = build_encoder(config, name=f"encoder_{tag}" if tag else "encoder")
+    siamese = build_siamese(config, encoder, seed)
     callbacks = run.callbacks(monitor=SELECTION_METRIC, mode="max", patience=config.patience, tag=tag)
     if val_indices is None:  # nothing held out to stop on: keep the history, backups, NaN guard
         callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.EarlyStopping)]
     else:
         callbacks.insert(0, HeldOutClassRetrieval(encoder, images[val_indices], labels[val_indices]))
     with run.timer("train"):
-        siamese.fit(SiameseExamples(images, labels, indices, config, seed=config.seed), epochs=epochs,
+        siamese.fit(SiameseExamples(images, labels, indices, config, seed=seed), epochs=epochs,
                     verbose=run.fit_verbose, callbacks=callbacks)
     return encoder
+
+
+def train_member(run, config: Config, images, labels, groups, member: int):
+    """Ensemble member ``member``: seeded with ``seed * ensemble + member``, its epoch count chosen
+    on the validation digits, then (``--refit``) retrained on all seen digits. Returns the
+    early-stopped encoder, the final encoder and the epoch count."""
+    seed = config.seed * config.ensemble + member
+    keras.utils.set_random_seed(seed)  # each member as a single-encoder run with this seed
+    tag = f"member{member}" if member else None
+    selected_encoder = train(run, config, images, labels, groups["train"], config.epochs, seed,
+                             val_indices=groups["val"], tag=tag)
+    epochs = best_epoch(run.dir / f"history{'_' + tag if tag else ''}.csv")["epochs"]
+    run.log(f"member {member + 1}/{config.ensemble} (seed {seed}): selected {epochs} epochs on digits "
+            f"{list(config.val_classes)}")
+    if not config.refit:
+        return selected_encoder, selected_encoder, epochs
+    refit_tag = f"{tag}_refit" if tag else "refit"
+    return selected_encoder, train(run, config, images, labels, groups["seen"], epochs, seed, tag=refit_tag), epochs
+
+
+# ## 7. An ensemble of encoders
+def build_ensemble(encoders: list[keras.Model]) -> keras.Model:
+    """One model, images -> the members' unit embeddings concatenated and re-normalised, so that
+    its cosine similarity is the mean of the members' (each member's part has length 1/sqrt(N)).
+
+    Example:
+        >>> ensemble = build_ensemble([build_encoder(config, f"encoder_{i}") for i in range(3)])  # doctest: +SKIP
+    """
+    if len(encoders) == 1:
+        return encoders[0]
+    images = keras.Input((8, 8), name="images")
+    joined = keras.layers.Concatenate(name="members")([encoder(images) for encoder in encoders])
+    return keras.Model(images, keras.layers.UnitNormalization(name="embedding")(joined), name="ensemble")
 
 
 def main(argv=None) -> dict:
     run = start_run("similarity", Config, argv, description=__doc__, quick=QUICK)
     config = run.config
+    if config.ensemble < 1:
+        raise ValueError(f"--ensemble {config.ensemble}: give the number of encoders, 1 or more.")
     images, labels, groups = split(config)
     train_digits = sorted(set(labels[groups["train"]].tolist()))
     run.log(f"data: {len(groups['train'])} images of digits {train_digits} to train on, "
-            f"{len(groups['val'])} of digits {list(config.val_classes)} to choose the epoch count on, "
+            f"{len(groups['val'])} of digits {list(config.val_classes)} to choose the epoch counts on, "
             f"{len(groups['unseen'])} of unseen digits {list(config.unseen_classes)} for the final evaluation")
 
-    encoder = train(run, config, images, labels, groups["train"], config.epochs, val_indices=groups["val"])
-    selected = best_epoch(run.dir / "history.csv")
-    run.log(f"selected {selected['epochs']} epochs ({SELECTION_METRIC} {selected[SELECTION_METRIC]:.4f} "
-            f"on digits {list(config.val_classes)})")
-    if config.refit:
-        run.log(f"refit: digits {sorted(set(labels[groups['seen']].tolist()))} for {selected['epochs']} epochs")
-        encoder = train(run, config, images, labels, groups["seen"], selected["epochs"], tag="refit")
+    selected, final, epochs = zip(*(train_member(run, config, images, labels, groups, member)
+                                    for member in range(config.ensemble)))
+    encoder = build_ensemble(list(final))
 
+    # The validation scores of the early-stopped members' ensemble (trained on digits without the
+    # validation digits): with one member, the chosen epoch's row of history.csv.
+    val_embeddings = build_ensemble(list(selected)).predict(images[groups["val"]], verbose=0)
+    metrics = retrieval_metrics(cosine_similarities(val_embeddings), labels[groups["val"]], prefix="val_")
     embeddings = encoder.predict(images[groups["unseen"]], verbose=0)
     pixels = {name: images[groups[name]].reshape(len(groups[name]), -1) for name in ("val", "unseen")}
     similarity = {"model": cosine_similarities(embeddings), "raw_pixel_cosine": cosine_similarities(pixels["unseen"])}
-    metrics = retrieval_metrics(similarity["model"], labels[groups["unseen"]])
-    metrics.update({key: selected[key] for key in ("val_recall_at_1", "val_recall_at_5", "val_verification_auc")})
+    metrics = retrieval_metrics(similarity["model"], labels[groups["unseen"]]) | metrics
     baselines = {"raw_pixel_cosine": {
         **retrieval_metrics(similarity["raw_pixel_cosine"], labels[groups["unseen"]]),
         **retrieval_metrics(cosine_similarities(pixels["val"]), labels[groups["val"]], prefix="val_")}}
@@ -435,15 +516,16 @@ def main(argv=None) -> dict:
     plot_results(run, similarity, labels[groups["unseen"]])
     run.export(encoder, images[groups["unseen"]][:64])
     return run.finish(
-        dataset=f"digits (scikit-learn, embedded): train on digits {train_digits}, choose the epoch count on "
+        dataset=f"digits (scikit-learn, embedded): train on digits {train_digits}, choose the epoch counts on "
                 f"{list(config.val_classes)}, evaluate on unseen {list(config.unseen_classes)}",
         metrics=metrics, baselines=baselines,
         extra={"data": {f"{name}_images": len(index) for name, index in groups.items()} | {
                    "train_classes": train_digits, "val_classes": list(config.val_classes),
                    "unseen_classes": list(config.unseen_classes)},
-               "selection": {"metric": SELECTION_METRIC, "epochs": selected["epochs"], "refit": config.refit},
+               "selection": {"metric": SELECTION_METRIC, "epochs": list(epochs), "refit": config.refit},
                "serving": {"input": "float32 [batch, 8, 8] raw digit images (pixels 0-16)",
-                           "output": f"float32 [batch, {config.embedding_dim}] unit-length embeddings"}})
+                           "output": f"float32 [batch, {config.ensemble * config.embedding_dim}] unit-length "
+                                     "embeddings"}})
 
 
 def plot_results(run, similarity, labels):

@@ -1,4 +1,5 @@
-"""similarity recipe: quick runs of the three losses; the exported encoder serves raw images;
+"""similarity recipe: quick runs of the three losses; the exported ensemble serves raw images
+and equals its members' embeddings concatenated and re-normalised (NumPy);
 recall@K and verification AUC recomputed here (NumPy loops, scikit-learn's roc_auc_score)
 for the model, the raw-pixel baseline and the held-out validation classes; the class split
 keeps training, validation and test digits apart; bad flags are named."""
@@ -50,10 +51,12 @@ def test_report_keys_and_finite_metrics(quick_run):
     for values in (report["metrics"], report["baselines"]["raw_pixel_cosine"]):
         assert all(math.isfinite(values[k]) and 0 <= values[k] <= 1 for k in METRIC_KEYS)
     assert report["data"]["unseen_images"] == UNSEEN.sum()
-    assert report["selection"]["refit"] and report["selection"]["epochs"] in (1, 2)
+    assert report["config"]["ensemble"] == 2
+    assert report["selection"]["refit"] and len(report["selection"]["epochs"]) == 2
+    assert all(epochs in (1, 2) for epochs in report["selection"]["epochs"])
     assert json.loads((output_dir / "metrics.json").read_text()) == report
-    for name in ("history.csv", "history_refit.csv", "model.keras", "plots/recall_at_k.png",
-                 "plots/verification_roc.png", "plots/history.png"):
+    for name in ("history.csv", "history_refit.csv", "history_member1.csv", "history_member1_refit.csv",
+                 "model.keras", "plots/recall_at_k.png", "plots/verification_roc.png", "plots/history.png"):
         assert (output_dir / name).exists(), name
 
 
@@ -67,7 +70,7 @@ def test_saved_encoder_serves_raw_images_and_metrics_match_references(quick_run)
     embeddings = encoder.predict(images, verbose=0)
     np.testing.assert_allclose(served, embeddings, atol=1e-4)
     np.testing.assert_allclose(np.linalg.norm(served, axis=1), 1.0, atol=1e-5)  # unit length
-    assert served.shape == (len(images), report["config"]["embedding_dim"])
+    assert served.shape == (len(images), 2 * report["config"]["embedding_dim"])
 
     expected = reference_metrics(embeddings, labels)
     for key in METRIC_KEYS:
@@ -77,22 +80,52 @@ def test_saved_encoder_serves_raw_images_and_metrics_match_references(quick_run)
         assert report["baselines"]["raw_pixel_cosine"][key] == pytest.approx(baseline[key], abs=1e-6), key
 
 
-def test_contrastive_quick_run(tmp_path):
-    report = similarity.main(["--quick", "--no-export", "--loss", "contrastive", "--output-dir", str(tmp_path)])
-    assert report["config"]["loss"] == "contrastive"
+def test_ensemble_is_the_normalised_concatenation_of_independent_members(quick_run):
+    """The exported model: each member's unit embedding, concatenated and divided by its norm
+    (sqrt of the member count) in NumPy; so its cosine similarity is the members' mean."""
+    _, output_dir = quick_run
+    images = DIGITS.images[UNSEEN].astype("float32")
+    ensemble = keras.saving.load_model(output_dir / "model.keras")
+    members = [ensemble.get_layer(name) for name in ("encoder_refit", "encoder_member1_refit")]
+    parts = [member.predict(images, verbose=0).astype("float64") for member in members]
+    for part in parts:
+        np.testing.assert_allclose(np.linalg.norm(part, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(parts[0], parts[1], atol=1e-2)  # independently initialised and trained
+    joined = np.concatenate(parts, axis=1)
+    expected = joined / np.linalg.norm(joined, axis=1, keepdims=True)
+    embeddings = ensemble.predict(images, verbose=0)
+    np.testing.assert_allclose(embeddings, expected, atol=1e-5)
+    np.testing.assert_allclose(embeddings @ embeddings.T, (parts[0] @ parts[0].T + parts[1] @ parts[1].T) / 2,
+                               atol=1e-5)
+
+
+def test_contrastive_quick_run_with_one_encoder(tmp_path):
+    report = similarity.main(["--quick", "--ensemble", "1", "--loss", "contrastive", "--output-dir",
+                              str(tmp_path)])
+    assert report["config"]["loss"] == "contrastive" and len(report["selection"]["epochs"]) == 1
     assert all(math.isfinite(report["metrics"][k]) for k in METRIC_KEYS)
+    saved_model = tf.saved_model.load(str(tmp_path / "saved_model"))  # kept: serve needs its variables
+    served = saved_model.serve(tf.constant(DIGITS.images[:50], "float32"))
+    assert served.shape == (50, report["config"]["embedding_dim"])  # the encoder itself, no ensemble wrapper
+
+
+def test_ensemble_of_no_encoders_says_what_to_change(tmp_path):
+    with pytest.raises(ValueError, match="1 or more"):
+        similarity.main(["--quick", "--ensemble", "0", "--output-dir", str(tmp_path)])
 
 
 def test_without_refit_the_exported_encoder_is_the_selected_epoch(tmp_path):
-    """--no-refit keeps the early-stopping model (best epoch's weights restored): its scores on
-    the validation digits, recomputed here, are the ones the report and history.csv give."""
+    """--no-refit keeps the early-stopping members (best epoch's weights restored): each epoch
+    count is its history's best, and the ensemble's scores on the validation digits, recomputed
+    here from the exported model, are the ones the report gives."""
     report = similarity.main(["--quick", "--no-refit", "--loss", "batch_hard", "--epochs", "3",
                               "--output-dir", str(tmp_path)])
     assert report["selection"] == {"metric": "val_verification_auc", "epochs": report["selection"]["epochs"],
                                    "refit": False}
-    history = np.genfromtxt(tmp_path / "history.csv", delimiter=",", names=True)
-    assert report["selection"]["epochs"] == int(np.argmax(history["val_verification_auc"])) + 1
-    assert not (tmp_path / "history_refit.csv").exists()
+    for epochs, name in zip(report["selection"]["epochs"], ("history.csv", "history_member1.csv"), strict=True):
+        history = np.genfromtxt(tmp_path / name, delimiter=",", names=True)
+        assert epochs == int(np.argmax(history["val_verification_auc"])) + 1
+    assert not list(tmp_path.glob("history*refit.csv"))
     val = np.isin(DIGITS.target, [5, 6])
     encoder = keras.saving.load_model(tmp_path / "model.keras")
     expected = reference_metrics(encoder.predict(DIGITS.images[val].astype("float32"), verbose=0),
