@@ -5,7 +5,9 @@ Architecture: raw 8x8 image -> Rescaling(1/16) -> [RandomTranslation,
     -> ReLU [-> Dropout]) -> Dense(10, softmax), every Dense [with L2 on its
     kernel]; the same network trained once per remedy and strength (brackets:
     the remedies) for the same number of epochs, [stopped early on the
-    validation loss].
+    validation loss]. `--architecture cnn`: Conv2D(32, 3x3) -> MaxPool ->
+    Conv2D(64, 3x3) -> MaxPool -> Dense(256) -> Dense(10), the same remedies
+    after each hidden layer.
 Paper(s): Srivastava et al. 2014, "Dropout: A Simple Way to Prevent Neural
     Networks from Overfitting" (JMLR); Krogh & Hertz 1992, "A Simple Weight
     Decay Can Improve Generalization" (L2); Prechelt 1998, "Early Stopping -
@@ -20,11 +22,11 @@ Dataset: scikit-learn's digits (1797 8x8 images, embedded): 25% held out for
     remedy's strength, the combination's members, the best remedy).
 Run: python -m recipes.regularization
     python -m recipes.regularization --train-size 500 --repeats 5
+    python -m recipes.regularization --architecture cnn
 
 Results: measured 2026-11-24 on x86_64, 2 cores shared with other jobs (Keras 3.15.1,
     TensorFlow 2.21.0), seed 0, by `python -m benchmarks.run_recipes regularization`
-    (255 s in all for 64 trainings, 3.9 s each under load from other jobs; the
-    53 trainings before the greedy combination took 124 s unloaded, 2.3 s each):
+    (283 s in all for 64 trainings, 4.4 s each, with another benchmark running beside it):
     100 training images, 450 test images, 4 repeats; mean ± std over the repeats;
     each strength chosen on validation from the candidates in brackets.
 
@@ -75,6 +77,23 @@ Results: measured 2026-11-24 on x86_64, 2 cores shared with other jobs (Keras 3.
     grids above; a combination of augmentation and early stopping only (test 0.912,
     when the fixed dropout and L2 stayed below none on validation).
 
+    The gain to expect (`python -m benchmarks.regularization_gain`, same day and machine):
+    the same training images and initial weights as the recipe's repeats, 6 repeats, each
+    network scored on the about 950 pool images outside test, training and validation, so
+    the test split is never read. Mean paired gain over none, in points: MLP with 100
+    images: augmentation 15 +0.76 ± 0.62, dropout 0.25 +0.21 ± 0.75, augmentation with
+    1-pixel shifts -0.81 ± 0.45; with 50 images: +0.45 ± 2.27, -0.25 ± 0.55, -3.04 ± 2.85.
+    The CNN (`--architecture cnn`, 100 images; none 0.9125 against the MLP's 0.9034):
+    augmentation +1.25 ± 1.01, dropout +0.56 ± 1.09, 1-pixel shifts -1.48 ± 1.05; with 50
+    images augmentation -0.32 ± 2.99. The recipe's whole protocol with the CNN, scored the
+    same way on pool images (4 repeats, seeds 0 and 1, run once each): best remedy on
+    validation +1.11 ± 1.14 and +1.16 ± 0.51 points over none. So on 100 digit images these
+    remedies gain about one point, and the test split's +1.78 is the upper end of that
+    noise: the bar of 2 points is not within reach of this experiment as specified, and we
+    stopped rather than search for settings that would cross it on the test split. The
+    default stays the MLP, whose run is reported above: switching the default now would
+    add a look at the test split without changing that conclusion. The CNN is an option.
+
 ## 1. Overfitting, and the experiment
 
 A network overfits when it learns its training examples, noise and all,
@@ -82,10 +101,12 @@ rather than what they have in common: training accuracy climbs to 100% while
 accuracy on images it has not seen stays well below. The difference, training
 accuracy minus test accuracy, is the generalisation gap. Few training
 examples and many weights make it large: here 100 images against about
-85,000 weights. In the default run the plain network (no remedy) classifies
-all of its training images correctly from about epoch 10 on, and 90.2% of the
-test images: a gap of 9.8 points (mean of 4 repeats). Its validation accuracy
-does not fall as training goes on (plots/learning_curves.png): the textbook
+85,000 weights (`--architecture cnn` runs the same experiment on a small
+convolutional network of about 87,000). In the default run the plain network
+(no remedy) classifies all of its training images correctly from about epoch
+10 on, and 90.2% of the test images: a gap of 9.8 points (mean of 4
+repeats). Its validation accuracy does not fall as training goes on
+(plots/learning_curves.png): the textbook
 U-shaped validation curve never appears, the network simply knows its 100
 images and generalises from them as far as they allow.
 
@@ -193,6 +214,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from typing import Literal
 
 import kerasml  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 
@@ -219,7 +241,11 @@ class Config(RecipeConfig):
     val_size: int = field(300, "validation images per repeat (early stopping, every choice)")
     test_fraction: float = field(0.25, "share of the images held out for test")
     repeats: int = field(4, "repeats of the whole experiment, each with its own subset and initial weights")
-    units: int = field(256, "units of each of the two hidden Dense layers")
+    architecture: Literal["mlp", "cnn"] = field(
+        "mlp", "mlp: two hidden Dense layers; cnn: two 3x3 convolutions, each followed by 2x2 max "
+        "pooling, then one hidden Dense layer")
+    filters: int = field(32, "cnn: filters of the first convolution (the second has twice as many)")
+    units: int = field(256, "units of each hidden Dense layer")
     dropout_rates: tuple[float, ...] = field((0.1, 0.25, 0.5), "dropout remedy: candidate rates (chosen on validation)")
     l2_factors: tuple[float, ...] = field((1e-5, 1e-4, 1e-3), "l2 remedy: candidate factors (chosen on validation)")
     rotations: tuple[float, ...] = field(
@@ -232,7 +258,7 @@ class Config(RecipeConfig):
         "this many images per repeat's validation set")
 
 
-QUICK = {"epochs": 3, "train_size": 40, "val_size": 40, "repeats": 1, "units": 16, "patience": 1,
+QUICK = {"epochs": 3, "train_size": 40, "val_size": 40, "repeats": 1, "units": 16, "filters": 4, "patience": 1,
          "dropout_rates": (0.1, 0.5), "l2_factors": (1e-4,), "rotations": (15.0,)}
 CLASSES = 10
 # The remedies with a strength, and the Config field holding its candidates.
@@ -277,30 +303,45 @@ def split(config: Config, labels: np.ndarray, repeat: int):
 
 # ## 3. One network, one remedy at a time
 def build_model(config: Config, remedies: dict[str, float | None]) -> keras.Model:
-    """The network with the given remedies switched on, each at its strength (see section 3).
+    """The network (``config.architecture``) with the given remedies switched on, each at its
+    strength (see section 3).
 
     >>> model = build_model(Config(), {"dropout": 0.25, "augmentation": 15.0, "early_stopping": None})
     """
     l2 = remedies.get("l2")
     regularizer = keras.regularizers.L2(l2) if l2 else None
+    batch_norm = "batch_norm" in remedies
+
+    def hidden(layer_class, width, name, **options):
+        """One hidden layer: weights [-> batch norm] -> ReLU [-> dropout]."""
+        def apply(x):
+            x = layer_class(width, use_bias=not batch_norm, kernel_regularizer=regularizer, name=name,
+                            **options)(x)
+            if batch_norm:
+                x = keras.layers.BatchNormalization(name=f"{name}_batch_norm")(x)
+            x = keras.layers.ReLU()(x)
+            if "dropout" in remedies:
+                x = keras.layers.Dropout(remedies["dropout"], name=f"{name}_dropout")(x)
+            return x
+        return apply
+
     images = keras.Input((8, 8), name="images")  # raw pixels 0-16
     x = keras.layers.Rescaling(1 / 16, name="scale")(images)
+    x = keras.layers.Reshape((8, 8, 1))(x)
     if "augmentation" in remedies:  # active in training only
         degrees = remedies["augmentation"]
-        x = keras.layers.Reshape((8, 8, 1))(x)
         x = keras.layers.RandomTranslation(config.shift / 8, config.shift / 8, fill_mode="constant", name="shift")(x)
         x = keras.layers.RandomRotation(degrees / 360, fill_mode="constant", name="rotate")(x)
         x = keras.layers.RandomZoom(degrees / 100, fill_mode="constant", name="zoom")(x)
-    x = keras.layers.Flatten()(x)
-    for i in (1, 2):
-        batch_norm = "batch_norm" in remedies
-        x = keras.layers.Dense(config.units, use_bias=not batch_norm, kernel_regularizer=regularizer,
-                               name=f"dense_{i}")(x)
-        if batch_norm:
-            x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
-        x = keras.layers.ReLU()(x)
-        if "dropout" in remedies:
-            x = keras.layers.Dropout(remedies["dropout"], name=f"dropout_{i}")(x)
+    if config.architecture == "cnn":  # 8x8 -> 4x4 -> 2x2 feature maps
+        for i, filters in enumerate((config.filters, 2 * config.filters), start=1):
+            x = hidden(keras.layers.Conv2D, filters, f"conv_{i}", kernel_size=3, padding="same")(x)
+            x = keras.layers.MaxPooling2D(name=f"pool_{i}")(x)
+        x = hidden(keras.layers.Dense, config.units, "dense_1")(keras.layers.Flatten()(x))
+    else:
+        x = keras.layers.Flatten()(x)
+        for i in (1, 2):
+            x = hidden(keras.layers.Dense, config.units, f"dense_{i}")(x)
     probabilities = keras.layers.Dense(CLASSES, activation="softmax", kernel_regularizer=regularizer,
                                        name="digit")(x)
     model = keras.Model(images, probabilities, name="_".join(sorted(remedies)) or "none")

@@ -123,20 +123,24 @@ def test_splits_are_disjoint_stratified_and_test_is_fixed():
     assert set(train) != set(second[0])
 
 
-def test_l2_adds_the_squared_weights_to_the_loss():
-    config = regularization.Config(units=8)
+@pytest.mark.parametrize("architecture, weighted_layers", [("cnn", 4), ("mlp", 3)])
+def test_l2_adds_the_squared_weights_to_the_loss(architecture, weighted_layers):
+    config = regularization.Config(architecture=architecture, units=8, filters=4)
     model = regularization.build_model(config, {"l2": 1e-2})
-    kernels = [layer.kernel.numpy() for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    assert len(kernels) == 3
+    kernels = [layer.kernel.numpy() for layer in model.layers
+               if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D))]
+    assert len(kernels) == weighted_layers
     expected = 1e-2 * sum(np.sum(k ** 2) for k in kernels)
     assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-5)
     assert not regularization.build_model(config, {}).losses
 
 
-def test_dropout_and_augmentation_act_in_training_only():
+@pytest.mark.parametrize("architecture", ["cnn", "mlp"])
+def test_dropout_and_augmentation_act_in_training_only(architecture):
     images = DIGITS.images[:32].astype("float32")
     for remedy, strength in (("dropout", 0.5), ("augmentation", 15.0)):
-        model = regularization.build_model(regularization.Config(units=16), {remedy: strength})
+        model = regularization.build_model(regularization.Config(architecture=architecture, units=16),
+                                           {remedy: strength})
         inference = model(images, training=False)
         np.testing.assert_allclose(model(images, training=False), inference)
         assert not np.allclose(model(images, training=True), inference, atol=1e-3), remedy
