@@ -5,7 +5,8 @@ The recipe table comes from each recipe's docstring header (Title, Run).
 Reads benchmarks/results/recipes/*.json (from `python -m benchmarks.run_recipes`),
 benchmarks/results/forecast_series.json (`python -m benchmarks.forecast_series`),
 graphs.json (`python -m benchmarks.graphs`), attention.json
-(`python benchmarks/attention.py`) and windows.json (`python benchmarks/windows.py`),
+(`python benchmarks/attention.py`), windows.json (`python benchmarks/windows.py`) and
+regularization_gain.json (`python -m benchmarks.regularization_gain`),
 and replaces the text between the README's `<!-- results:start -->` and
 `<!-- results:end -->` markers. Recipes are grouped by task, the last word of
 their name (alphabetical, but all `*_classification` recipes together and the `*_translation` recipes side by side).
@@ -56,6 +57,20 @@ def windows_section(report):
     lines += ["", f"kerasml is **{speedup['unshuffled']:.0f}×** keras's "
               f"`timeseries_dataset_from_array` unshuffled and **{speedup['shuffled']:.0f}×** shuffled "
               "(goals: 20× and 10×), yielding the same windows."]
+    return "\n".join(lines)
+
+
+def regularization_gain_section(report):
+    lines = ["#### `regularization`: the gain to expect — `python -m benchmarks.regularization_gain`", "",
+             f"Each remedy against none on the same training images and initial weights, scored on the "
+             f"pool images outside the test split, training and validation; mean ± std of the paired "
+             f"gain over {report['repeats']} repeats, in accuracy points.", "",
+             "| network | training images | remedy | accuracy | gain over none |", "|---|---|---|---|---|"]
+    for row in report["rows"]:
+        gain = (f"{row['gain_points_mean']:+.2f} ± {row['gain_points_std']:.2f}"
+                if row["variant"] != "none" else "–")
+        lines.append(f"| {row['architecture']} | {row['train_size']} | {row['variant']} | "
+                     f"{row['pool_accuracy_mean']:.4f} | {gain} |")
     return "\n".join(lines)
 
 
@@ -164,7 +179,8 @@ def main():
     for report in sorted(reports, key=lambda r: (by_task(r["recipe"]), r.get("command", ""))):
         sections.append(recipe_section(report))
     for filename, section in (("forecast_series.json", forecast_series_section), ("graphs.json", graphs_section),
-                              ("attention.json", attention_section), ("windows.json", windows_section)):
+                              ("attention.json", attention_section), ("windows.json", windows_section),
+                              ("regularization_gain.json", regularization_gain_section)):
         if (RESULTS / filename).exists():
             sections.append(section(json.loads((RESULTS / filename).read_text())))
     readme = (ROOT / "README.md").read_text()
