@@ -233,7 +233,23 @@ class Run:
             return None
         model.save(self.dir / "model.keras")
         path = self.dir / "saved_model"
-        model.export(str(path), format="tf_saved_model", verbose=False)
+        # Not model.export: it traces model.__call__ without `training`, and Keras' random
+        # augmentation layers (RandomTranslation, ...) then default to training=True, so the
+        # SavedModel would augment every input it serves. This endpoint is model.export's
+        # `serve` (same signature, same names) with training=False, as model.predict runs.
+        if isinstance(model, keras.Sequential):
+            signature = model.inputs
+        else:
+            try:
+                signature = [model.input]  # one argument: the tensor, list or dict the model was built on
+            except AttributeError as error:  # a subclassed model has no symbolic inputs
+                raise TypeError(f"run.export serves functional and Sequential models, not "
+                                f"{type(model).__name__}: write its endpoint with keras.export.ExportArchive "
+                                "and check it with kerasml.recipe.verify_saved_model.") from error
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", lambda inputs: model(inputs, training=False), input_signature=signature)
+        archive.write_out(str(path), verbose=False)
         expected = model.predict(example_inputs, verbose=0)
         verify_saved_model(path, [example_inputs], expected, atol=atol)  # serve takes one argument
         self.log(f"exported {path} (reload check passed)")

@@ -6,6 +6,7 @@ import sys
 
 import keras
 import numpy as np
+import tensorflow as tf
 import pytest
 
 from kerasml.recipe import (ExportMismatchError, RecipeConfig, field, parse_config, results_table,
@@ -87,17 +88,20 @@ def test_export_round_trip_and_mismatch_is_loud(tmp_path):
         verify_saved_model(path, x, model.predict(x, verbose=0) + 1.0)
 
 
-def test_export_of_random_augmentation_fails_loudly_and_names_the_fix(tmp_path):
-    images = keras.Input((8, 8))
+def test_export_serves_random_augmentation_in_inference_mode(tmp_path):
+    images = keras.Input((8, 8), name="images")
     shifted = keras.layers.RandomTranslation(0.5, 0.5, fill_mode="constant", seed=0)(images)
     model = keras.Model(images, keras.layers.Flatten()(shifted))
     x = np.random.default_rng(2).standard_normal((4, 8, 8)).astype("float32")
-    run = start_run("demo", DemoConfig, ["--output-dir", str(tmp_path / "augmenting")])
+    run = start_run("demo", DemoConfig, ["--output-dir", str(tmp_path)])
+    path = run.export(model, x)  # model.export would shift every image it serves
+    reloaded = tf.saved_model.load(str(path))  # held: a dropped object frees its variables
+    np.testing.assert_array_equal(reloaded.serve(tf.constant(x)).numpy(), x.reshape(4, 64))
+    assert list(reloaded.signatures["serve"].structured_input_signature[1]) == ["images"]
+    # An export that augments is still caught by the reload check, and the error names the fix.
+    model.export(str(tmp_path / "augmenting"), format="tf_saved_model", verbose=False)
     with pytest.raises(ExportMismatchError, match="training=False"):
-        run.export(model, x)  # the SavedModel would shift every image it serves
-    inference = keras.Model(images, model(images, training=False))
-    run = start_run("demo", DemoConfig, ["--output-dir", str(tmp_path / "inference")])
-    assert run.export(inference, x) is not None
+        verify_saved_model(tmp_path / "augmenting", x, x.reshape(4, 64))
 
 
 def test_export_of_dict_and_list_input_models(tmp_path):
