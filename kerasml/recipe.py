@@ -201,6 +201,10 @@ class Run:
     def plot_path(self, filename: str) -> pathlib.Path:
         return self.plots_dir / filename
 
+    def history_path(self, tag: str | None = None) -> pathlib.Path:
+        """The per-epoch CSV that ``callbacks(tag=...)`` writes: history.csv, or history_<tag>.csv."""
+        return self.dir / (f"history_{tag}.csv" if tag else "history.csv")
+
     def callbacks(self, monitor: str = "val_loss", patience: int = 10, mode: str = "auto",
                   tag: str | None = None) -> list[keras.callbacks.Callback]:
         """Early stopping (best weights restored), NaN guard, history CSV, TensorBoard and
@@ -208,7 +212,6 @@ class Run:
 
         ``tag`` names a second model trained in the same run (its own history and backup).
         """
-        suffix = f"_{tag}" if tag else ""
         backup_dir = self.dir / "backup" / (tag or "model")
         resuming = backup_dir.exists() and any(backup_dir.iterdir())
         if resuming:
@@ -218,7 +221,7 @@ class Run:
             keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, mode=mode,
                                           restore_best_weights=True),
             keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.CSVLogger(str(self.dir / f"history{suffix}.csv"), append=resuming),
+            keras.callbacks.CSVLogger(str(self.history_path(tag)), append=resuming),
             keras.callbacks.TensorBoard(str(self.dir / "tensorboard" / (tag or "model"))),
         ]
 

@@ -389,8 +389,7 @@ def plot_results(run, y, predictions: dict, n_members: int) -> None:
         title="Test rows: predicted against actual")
     curves, styles = {}, {}
     for k in range(n_members):
-        tag = member_tag(k)
-        history = pd.read_csv(run.dir / (f"history_{tag}.csv" if tag else "history.csv"))
+        history = pd.read_csv(run.history_path(member_tag(k)))
         for key, part, line in (("val_loss", "held-out fold", "-"), ("loss", "training folds", "--")):
             curves[f"member {k + 1}: {part}"] = history[key].to_numpy()
             styles[f"member {k + 1}: {part}"] = {"color": f"C{k % 10}", "linestyle": line, "linewidth": 1}

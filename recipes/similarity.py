@@ -460,7 +460,7 @@ def train_member(run, config: Config, images, labels, groups, member: int):
     tag = f"member{member}" if member else None
     selected_encoder = train(run, config, images, labels, groups["train"], config.epochs, seed,
                              val_indices=groups["val"], tag=tag)
-    epochs = best_epoch(run.dir / f"history{'_' + tag if tag else ''}.csv")["epochs"]
+    epochs = best_epoch(run.history_path(tag))["epochs"]
     run.log(f"member {member + 1}/{config.ensemble} (seed {seed}): selected {epochs} epochs on digits "
             f"{list(config.val_classes)}")
     if not config.refit:
@@ -502,11 +502,11 @@ def main(argv=None) -> dict:
     # The validation scores of the early-stopped members' ensemble (trained on digits without the
     # validation digits): with one member, the chosen epoch's row of history.csv.
     val_embeddings = build_ensemble(list(selected)).predict(images[groups["val"]], verbose=0)
-    metrics = retrieval_metrics(cosine_similarities(val_embeddings), labels[groups["val"]], prefix="val_")
+    val_scores = retrieval_metrics(cosine_similarities(val_embeddings), labels[groups["val"]], prefix="val_")
     embeddings = encoder.predict(images[groups["unseen"]], verbose=0)
     pixels = {name: images[groups[name]].reshape(len(groups[name]), -1) for name in ("val", "unseen")}
     similarity = {"model": cosine_similarities(embeddings), "raw_pixel_cosine": cosine_similarities(pixels["unseen"])}
-    metrics = retrieval_metrics(similarity["model"], labels[groups["unseen"]]) | metrics
+    metrics = retrieval_metrics(similarity["model"], labels[groups["unseen"]]) | val_scores
     baselines = {"raw_pixel_cosine": {
         **retrieval_metrics(similarity["raw_pixel_cosine"], labels[groups["unseen"]]),
         **retrieval_metrics(cosine_similarities(pixels["val"]), labels[groups["val"]], prefix="val_")}}

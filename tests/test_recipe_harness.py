@@ -74,6 +74,8 @@ def test_interrupted_fit_resumes_where_it_stopped(tmp_path):
     history = tiny_model().fit(x, y, validation_split=0.25, epochs=6, verbose=0,
                                callbacks=run.callbacks(patience=100))
     assert history.epoch == [3, 4, 5]  # epochs 0-2 were restored, not repeated
+    assert run.history_path() == tmp_path / "history.csv"
+    assert run.history_path("refit") == tmp_path / "history_refit.csv"
     rows = (tmp_path / "history.csv").read_text().strip().splitlines()
     assert [int(r.split(",")[0]) for r in rows[1:]] == [0, 1, 2, 3, 4, 5]
 
